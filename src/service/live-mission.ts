@@ -1,0 +1,275 @@
+/**
+ * One mission, live in this process: its state, a queue of commands, and the committed stream fanned
+ * out to subscribers.
+ *
+ * Commands are decided in arrival order against the state, applied at once (so the next command in the
+ * same batch sees them), and appended as one batch; callers are answered only after the store made the
+ * batch durable. If the store refuses the batch, every applied event is undone. If another writer
+ * (another bus instance on the same PostgreSQL) got there first, the mission catches up from the store
+ * and decides the batch again.
+ */
+import { execute, authorize, deniedError, type Command, type CommandContext } from '../core/commands.js';
+import { ConflictError } from '../core/errors.js';
+import {
+  STATELESS_EVENT_TYPES,
+  eventId,
+  type AuditRecord,
+  type CheckpointEvent,
+  type MessageEvent,
+  type MissionEvent,
+  type ResumePacket,
+} from '../core/events.js';
+import type { MissionState, Undo } from '../core/mission-state.js';
+import { buildResumePacket } from '../core/resume-packet.js';
+import { missionToDict, type ExportOptions, type MissionDict } from '../core/dict.js';
+import type { CommandSchemas } from '../core/schemas.js';
+import type { Credential, EventStore, StoredAudit, StoredEvent } from '../store/contract.js';
+
+/** At most this many commands go into one transaction. */
+const MAX_BATCH = 4096;
+/** Catch-up-and-retry rounds before a batch that keeps losing the race is refused. */
+const MAX_CONFLICT_RETRIES = 20;
+
+export interface RunOptions {
+  /** Written in the same transaction as the event, only if the command succeeds. */
+  credentials?: Credential[];
+}
+
+interface QueuedCommand {
+  actor: string;
+  command: Command;
+  options: RunOptions;
+  resolve: (event: MissionEvent) => void;
+  reject: (error: unknown) => void;
+}
+
+interface QueuedAudit {
+  record: AuditRecord;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export type CommittedListener = (events: readonly StoredEvent[]) => void;
+
+export interface MissionContext {
+  store: EventStore;
+  schemas: CommandSchemas;
+  now(): string;
+  newId(): string;
+}
+
+export class LiveMission {
+  private commands: QueuedCommand[] = [];
+  private audits: QueuedAudit[] = [];
+  private draining = false;
+  private catchUpWanted = false;
+  private readonly listeners = new Set<CommittedListener>();
+  /** The last sequence the store has made durable; subscribers never see beyond it. */
+  private committed: number;
+
+  constructor(
+    readonly state: MissionState,
+    private readonly ctx: MissionContext,
+  ) {
+    this.committed = state.lastSequence;
+  }
+
+  get missionId(): string {
+    return this.state.missionId;
+  }
+
+  get committedSequence(): number {
+    return this.committed;
+  }
+
+  /** Decides and durably appends one command as `actor`. Resolves with the event once it is durable. */
+  run(actor: string, command: Command, options: RunOptions = {}): Promise<MissionEvent> {
+    return new Promise((resolve, reject) => {
+      this.commands.push({ actor, command, options, resolve, reject });
+      this.scheduleDrain();
+    });
+  }
+
+  /**
+   * Records a read-side decision (`read` or `audit`) for `actor` in the audit log and throws
+   * `PermissionDeniedError` when denied. Resolves once the audit record is durable.
+   */
+  async authorize(actor: string, action: 'read' | 'audit', target: string | null = null): Promise<void> {
+    const record = authorize(this.state, actor, action, target, this.ctx.now());
+    await new Promise<void>((resolve, reject) => {
+      this.audits.push({ record, resolve, reject });
+      this.scheduleDrain();
+    });
+    if (record.outcome === 'denied') throw deniedError(record);
+  }
+
+  /** Reads committed events (the caller has authorized the read). */
+  readEvents(fromSequence: number, limit: number): Promise<StoredEvent[]> {
+    return this.ctx.store.readEvents(this.missionId, Math.max(1, fromSequence), limit);
+  }
+
+  readAudit(afterId: number, limit: number): Promise<StoredAudit[]> {
+    return this.ctx.store.readAudit(this.missionId, afterId, limit);
+  }
+
+  async getEvent(id: string): Promise<MissionEvent | undefined> {
+    const stored = await this.ctx.store.getEvent(this.missionId, id);
+    return stored && (JSON.parse(stored.body) as MissionEvent);
+  }
+
+  /** The resume packet of a handoff: indexed lookups only, so it costs the same at any stream length. */
+  async resumePacket(handoffId: string): Promise<ResumePacket> {
+    const handoff = this.state.handoff(handoffId);
+    const checkpoint = (await this.getEvent(handoff.checkpoint_id)) as CheckpointEvent;
+    return buildResumePacket(this.state, handoffId, checkpoint);
+  }
+
+  /** The mission in the seed's `to_dict` shape, read from the store. */
+  async toDict(options: ExportOptions = {}): Promise<MissionDict> {
+    const events: MissionEvent[] = [];
+    for await (const stored of this.ctx.store.iterateEvents(this.missionId)) events.push(JSON.parse(stored.body) as MissionEvent);
+    return missionToDict(this.state, events, options);
+  }
+
+  /** Calls `listener` with each committed batch, in order. Used by subscriptions. */
+  onCommitted(listener: CommittedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Another process appended to this mission: fold its events in before deciding anything else. */
+  requestCatchUp(): void {
+    this.catchUpWanted = true;
+    this.scheduleDrain();
+  }
+
+  /** Resolves when everything queued so far is committed or refused. */
+  async idle(): Promise<void> {
+    while (this.draining) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private scheduleDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    // Let every caller of this turn of the event loop queue up first: that is the group in group commit.
+    setImmediate(() => void this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.commands.length > 0 || this.audits.length > 0 || this.catchUpWanted) {
+        if (this.catchUpWanted) await this.catchUp();
+        if (this.commands.length === 0 && this.audits.length === 0) continue;
+        await this.commit(this.commands.splice(0, MAX_BATCH), this.audits.splice(0));
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async catchUp(): Promise<void> {
+    this.catchUpWanted = false;
+    const fresh: StoredEvent[] = [];
+    for await (const stored of this.ctx.store.iterateEvents(this.missionId, this.committed + 1)) {
+      applyStoredEvent(this.state, stored);
+      fresh.push(stored);
+    }
+    if (fresh.length > 0) {
+      this.committed = this.state.lastSequence;
+      this.emit(fresh);
+    }
+  }
+
+
+  private async commit(batch: QueuedCommand[], audits: QueuedAudit[]): Promise<void> {
+    const knownMessages = await this.prefetchMessages(batch);
+    for (let attempt = 0; ; attempt++) {
+      const pendingMessages = new Map<string, MessageEvent>();
+      const ctx: CommandContext = {
+        ...this.ctx,
+        findMessage: (id) => pendingMessages.get(id) ?? knownMessages.get(id),
+      };
+      const undos: Undo[] = [];
+      const stored: StoredEvent[] = [];
+      const records = audits.map((entry) => entry.record);
+      const credentials: Credential[] = [];
+      const results: Array<{ event?: MissionEvent; error?: unknown }> = batch.map(({ actor, command, options }) => {
+        const outcome = execute(this.state, actor, command, ctx);
+        records.push(outcome.audit);
+        if (outcome.error) return { error: outcome.error };
+        if (outcome.existing) return { event: outcome.existing };
+        const event = outcome.event!;
+        undos.push(this.state.apply(event));
+        stored.push({ sequence: event.sequence, event_type: event.event_type, event_id: eventId(event), body: JSON.stringify(event) });
+        if (event.event_type === 'message') pendingMessages.set(event.message_id, event);
+        if (options.credentials) credentials.push(...options.credentials);
+        return { event };
+      });
+      try {
+        await this.ctx.store.append({
+          mission_id: this.missionId,
+          expected_sequence: this.committed,
+          events: stored,
+          audit: records,
+          credentials,
+        });
+      } catch (error) {
+        for (let i = undos.length - 1; i >= 0; i--) undos[i]!();
+        if (isRaceLost(error) && attempt < MAX_CONFLICT_RETRIES) {
+          await this.catchUp();
+          for (const [id, event] of await this.prefetchMessages(batch)) knownMessages.set(id, event);
+          continue;
+        }
+        for (const entry of batch) entry.reject(error);
+        for (const entry of audits) entry.reject(error);
+        return;
+      }
+      if (stored.length > 0) {
+        this.committed = this.state.lastSequence;
+        this.emit(stored);
+      }
+      batch.forEach((entry, index) => {
+        const result = results[index]!;
+        if (result.error !== undefined) entry.reject(result.error);
+        else entry.resolve(result.event!);
+      });
+      for (const entry of audits) entry.resolve();
+      return;
+    }
+  }
+
+  /** Loads, from the store, the messages whose ids this batch's publishes carry (idempotent publish). */
+  private async prefetchMessages(batch: QueuedCommand[]): Promise<Map<string, MessageEvent>> {
+    const found = new Map<string, MessageEvent>();
+    for (const { command } of batch) {
+      if (command.kind !== 'publish' || typeof command.message_id !== 'string' || found.has(command.message_id)) continue;
+      const stored = await this.ctx.store.getEvent(this.missionId, command.message_id);
+      if (stored?.event_type === 'message') found.set(command.message_id, JSON.parse(stored.body) as MessageEvent);
+    }
+    return found;
+  }
+
+  private emit(events: readonly StoredEvent[]): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(events);
+      } catch {
+        // A subscriber's failure is the subscriber's; it must not break the commit path or other subscribers.
+      }
+    }
+  }
+}
+
+/** Folds a stored event into a state; events that only advance the sequence are not parsed. */
+export function applyStoredEvent(state: MissionState, stored: StoredEvent): void {
+  if (STATELESS_EVENT_TYPES.has(stored.event_type)) state.advance(stored.sequence);
+  else state.apply(JSON.parse(stored.body) as MissionEvent);
+}
+
+function isRaceLost(error: unknown): boolean {
+  return (
+    error instanceof ConflictError &&
+    (error.details.reason === 'sequence' || error.details.reason === 'duplicate_id')
+  );
+}
+

@@ -1,0 +1,305 @@
+/**
+ * The embedded default store: one SQLite file in WAL mode, written through better-sqlite3.
+ *
+ * Group commit: `append` queues its batch and the queue is flushed on the next turn of the event loop
+ * in ONE transaction (one fsync) for every batch that arrived meanwhile, each batch inside its own
+ * savepoint so one refused batch does not sink the others. Callers are resolved only after COMMIT
+ * returned, i.e. after the WAL was fsync'd (with `durability: 'full'`).
+ *
+ * One process writes a file at a time; other processes may read it.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { UnavailableError } from '../core/errors.js';
+import type { AuditRecord } from '../core/events.js';
+import type { MissionHeader } from '../core/mission-state.js';
+import {
+  EventStore,
+  type AppendBatch,
+  type Credential,
+  type MissionRecord,
+  type MissionSummary,
+  type NewMission,
+  type StoredAudit,
+  type StoredEvent,
+} from './contract.js';
+import { assertContiguous, duplicateEventId, missionExists, missionNotFound, sequenceConflict } from './batch-checks.js';
+
+export const DEFAULT_SQLITE_PATH = '.missionbus/missionbus.db';
+
+export interface SqliteStoreOptions {
+  /**
+   * `'full'` (default): an append resolves after its transaction is fsync'd — it survives power loss.
+   * `'normal'`: WAL with synchronous=NORMAL — survives a process crash, may lose the last commits on power loss.
+   */
+  durability?: 'full' | 'normal';
+}
+
+/** Ordered migrations: the index + 1 is the schema version (kept in PRAGMA user_version). */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE missions (
+     mission_id TEXT PRIMARY KEY,
+     header TEXT NOT NULL,
+     title TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     last_sequence INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE events (
+     mission_id TEXT NOT NULL,
+     sequence INTEGER NOT NULL,
+     event_type TEXT NOT NULL,
+     event_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (mission_id, sequence)
+   ) WITHOUT ROWID;
+   CREATE UNIQUE INDEX events_by_id ON events (mission_id, event_id);
+   CREATE TABLE audit (
+     audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+     mission_id TEXT NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX audit_by_mission ON audit (mission_id, audit_id);
+   CREATE TABLE credentials (
+     token_hash TEXT PRIMARY KEY,
+     mission_id TEXT NOT NULL,
+     participant TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+interface Pending {
+  batch: AppendBatch;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export class SqliteStore extends EventStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly statements;
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(path: string = DEFAULT_SQLITE_PATH, options: SqliteStoreOptions = {}) {
+    super();
+    this.path = path;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    try {
+      this.db = new Database(path);
+    } catch (error) {
+      throw new UnavailableError(`cannot open SQLite store at '${path}': ${(error as Error).message}`, { path }, { cause: error });
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.statements = this.prepare();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new UnavailableError(
+        `SQLite store '${this.path}' has schema version ${version}, newer than this missionbus knows (${MIGRATIONS.length}); upgrade missionbus`,
+      );
+    }
+    this.db.transaction(() => {
+      MIGRATIONS.slice(version).forEach((sql) => this.db.exec(sql));
+      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+    }).immediate();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertMission: db.prepare('INSERT INTO missions (mission_id, header, title, created_at, last_sequence) VALUES (?, ?, ?, ?, ?)'),
+      getMission: db.prepare<[string], { header: string; last_sequence: number }>('SELECT header, last_sequence FROM missions WHERE mission_id = ?'),
+      lastSequence: db.prepare<[string], { last_sequence: number }>('SELECT last_sequence FROM missions WHERE mission_id = ?'),
+      setLastSequence: db.prepare('UPDATE missions SET last_sequence = ? WHERE mission_id = ?'),
+      listMissions: db.prepare<[], MissionSummary>('SELECT mission_id, title, created_at, last_sequence FROM missions ORDER BY mission_id'),
+      insertEvent: db.prepare('INSERT INTO events (mission_id, sequence, event_type, event_id, body) VALUES (?, ?, ?, ?, ?)'),
+      readEvents: db.prepare<[string, number, number], StoredEvent>(
+        'SELECT sequence, event_type, event_id, body FROM events WHERE mission_id = ? AND sequence >= ? ORDER BY sequence LIMIT ?',
+      ),
+      getEvent: db.prepare<[string, string], StoredEvent>('SELECT sequence, event_type, event_id, body FROM events WHERE mission_id = ? AND event_id = ?'),
+      insertAudit: db.prepare('INSERT INTO audit (mission_id, body) VALUES (?, ?)'),
+      readAudit: db.prepare<[string, number, number], { audit_id: number; body: string }>(
+        'SELECT audit_id, body FROM audit WHERE mission_id = ? AND audit_id > ? ORDER BY audit_id LIMIT ?',
+      ),
+      insertCredential: db.prepare('INSERT OR REPLACE INTO credentials (token_hash, mission_id, participant, created_at) VALUES (?, ?, ?, ?)'),
+      findCredential: db.prepare<[string], Credential>('SELECT token_hash, mission_id, participant, created_at FROM credentials WHERE token_hash = ?'),
+      putBlob: db.prepare('INSERT OR IGNORE INTO blobs (sha256, bytes) VALUES (?, ?)'),
+      getBlob: db.prepare<[string], { bytes: Buffer }>('SELECT bytes FROM blobs WHERE sha256 = ?'),
+      putSetting: db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)'),
+      getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
+    };
+  }
+
+  async createMission({ header, events = [], credentials = [], audit = [] }: NewMission): Promise<void> {
+    this.assertOpen();
+    assertContiguous(header.mission_id, 0, events);
+    this.db.transaction(() => {
+      try {
+        this.statements.insertMission.run(header.mission_id, JSON.stringify(header), header.title, header.created_at, events.length);
+      } catch (error) {
+        if (isConstraint(error)) throw missionExists(header.mission_id);
+        throw error;
+      }
+      this.insertRows(header.mission_id, events, audit, credentials);
+    }).immediate();
+  }
+
+  async getMission(missionId: string): Promise<MissionRecord | undefined> {
+    this.assertOpen();
+    const row = this.statements.getMission.get(missionId);
+    return row && { header: JSON.parse(row.header) as MissionHeader, last_sequence: row.last_sequence };
+  }
+
+  async listMissions(): Promise<MissionSummary[]> {
+    this.assertOpen();
+    return this.statements.listMissions.all();
+  }
+
+  protected appendBatch(batch: AppendBatch): Promise<void> {
+    this.assertOpen();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ batch, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits every queued batch in one transaction, each under its own savepoint. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const pending = this.queue;
+    this.queue = [];
+    const outcomes: Array<unknown | null> = new Array(pending.length).fill(null);
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      pending.forEach(({ batch }, index) => {
+        this.db.exec('SAVEPOINT batch');
+        try {
+          this.writeBatch(batch);
+          this.db.exec('RELEASE batch');
+        } catch (error) {
+          this.db.exec('ROLLBACK TO batch');
+          this.db.exec('RELEASE batch');
+          outcomes[index] = error;
+        }
+      });
+      this.db.exec('COMMIT');
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      const failure = new UnavailableError(`SQLite commit failed: ${(error as Error).message}`, { path: this.path }, { cause: error });
+      for (const entry of pending) entry.reject(failure);
+      return;
+    }
+    pending.forEach((entry, index) => (outcomes[index] === null ? entry.resolve() : entry.reject(outcomes[index])));
+  }
+
+  private writeBatch(batch: AppendBatch): void {
+    const row = this.statements.lastSequence.get(batch.mission_id);
+    if (!row) throw missionNotFound(batch.mission_id);
+    // An audit-only batch changes no sequence, so it cannot conflict.
+    if (batch.events.length > 0 && row.last_sequence !== batch.expected_sequence) throw sequenceConflict(batch, row.last_sequence);
+    assertContiguous(batch.mission_id, batch.expected_sequence, batch.events);
+    this.insertRows(batch.mission_id, batch.events, batch.audit, batch.credentials ?? []);
+    if (batch.events.length > 0) {
+      this.statements.setLastSequence.run(batch.expected_sequence + batch.events.length, batch.mission_id);
+    }
+  }
+
+  private insertRows(missionId: string, events: StoredEvent[], audit: AuditRecord[], credentials: Credential[]): void {
+    const { insertEvent, insertAudit, insertCredential } = this.statements;
+    for (const event of events) {
+      try {
+        insertEvent.run(missionId, event.sequence, event.event_type, event.event_id, event.body);
+      } catch (error) {
+        if (isConstraint(error)) throw duplicateEventId(missionId, event.event_id);
+        throw error;
+      }
+    }
+    for (const record of audit) insertAudit.run(missionId, JSON.stringify(record));
+    for (const c of credentials) insertCredential.run(c.token_hash, c.mission_id, c.participant, c.created_at);
+  }
+
+  async readEvents(missionId: string, fromSequence: number, limit: number): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const events = this.statements.readEvents.all(missionId, fromSequence, limit);
+    if (events.length === 0 && !this.statements.lastSequence.get(missionId)) throw missionNotFound(missionId);
+    return events;
+  }
+
+  async getEvent(missionId: string, eventId: string): Promise<StoredEvent | undefined> {
+    this.assertOpen();
+    return this.statements.getEvent.get(missionId, eventId);
+  }
+
+  async readAudit(missionId: string, afterId: number, limit: number): Promise<StoredAudit[]> {
+    this.assertOpen();
+    if (!this.statements.lastSequence.get(missionId)) throw missionNotFound(missionId);
+    return this.statements.readAudit
+      .all(missionId, afterId, limit)
+      .map((row) => ({ ...(JSON.parse(row.body) as AuditRecord), audit_id: row.audit_id }));
+  }
+
+  async findCredential(tokenHash: string): Promise<Credential | undefined> {
+    this.assertOpen();
+    return this.statements.findCredential.get(tokenHash);
+  }
+
+  async saveCredentials(credentials: Credential[]): Promise<void> {
+    this.assertOpen();
+    this.db.transaction(() => {
+      for (const c of credentials) this.statements.insertCredential.run(c.token_hash, c.mission_id, c.participant, c.created_at);
+    }).immediate();
+  }
+
+  async putBlobs(blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void> {
+    this.assertOpen();
+    this.db.transaction(() => {
+      for (const blob of blobs) this.statements.putBlob.run(blob.sha256, Buffer.from(blob.bytes));
+    }).immediate();
+  }
+
+  async getBlob(sha256: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    const row = this.statements.getBlob.get(sha256);
+    return row && new Uint8Array(row.bytes);
+  }
+
+  async putSettingIfAbsent(key: string, value: string): Promise<string> {
+    this.assertOpen();
+    this.statements.putSetting.run(key, value);
+    return this.statements.getSetting.get(key)!.value;
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    this.assertOpen();
+    return this.statements.getSetting.get(key)?.value;
+  }
+
+  /** Flushes queued appends, then closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.queue.length > 0) this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new UnavailableError(`SQLite store '${this.path}' is closed`);
+  }
+}
+
+function isConstraint(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && String((error as { code: unknown }).code).startsWith('SQLITE_CONSTRAINT');
+}
+
