@@ -91,10 +91,11 @@ export class LiveMission {
   }
 
   /**
-   * Records a read-side decision (`read` or `audit`) for `actor` in the audit log and throws
-   * `PermissionDeniedError` when denied. Resolves once the audit record is durable.
+   * Records a decision that appends no event — `read`, `audit`, or `checkpoint` for uploading a
+   * checkpoint's artifact blobs — for `actor` in the audit log and throws `PermissionDeniedError` when
+   * denied. Resolves once the audit record is durable.
    */
-  async authorize(actor: string, action: 'read' | 'audit', target: string | null = null): Promise<void> {
+  async authorize(actor: string, action: 'read' | 'audit' | 'checkpoint', target: string | null = null): Promise<void> {
     const record = authorize(this.state, actor, action, target, this.ctx.now());
     await new Promise<void>((resolve, reject) => {
       this.audits.push({ record, resolve, reject });
