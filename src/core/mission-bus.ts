@@ -3,6 +3,7 @@
  * in memory and every call is synchronous; for a durable, shared mission use `MissionService` over an
  * `EventStore`, which runs the same rules (`execute`) and the same state (`MissionState`).
  */
+import { uuidv7 } from './ids.js';
 import { execute, authorize, deniedError, type Command, type CommandContext } from './commands.js';
 import { NotFoundError, InvalidInputError } from './errors.js';
 import { missionFromDict, missionToDict, type MissionDict, type ExportOptions } from './dict.js';
@@ -64,7 +65,7 @@ export class MissionBus {
     this.state = new MissionState({ mission_id: this.missionId, title, config, created_at: now(), founders: {} });
     this.ctx = {
       now,
-      newId: options.newId ?? (() => crypto.randomUUID()),
+      newId: options.newId ?? uuidv7,
       schemas,
       findMessage: (id) => {
         const event = this.byId.get(id);
@@ -209,7 +210,7 @@ export class MissionBus {
   /** Loads a dump written by `toDict` or by the seed's `to_dict`, validating the whole stream. */
   static fromDict(dict: unknown, options: Omit<MissionBusOptions, 'title' | 'config'> = {}): MissionBus {
     const now = options.now ?? (() => new Date().toISOString());
-    const newId = options.newId ?? (() => crypto.randomUUID());
+    const newId = options.newId ?? uuidv7;
     const imported = missionFromDict(dict, { now, newId });
     const bus = new MissionBus(imported.header.mission_id, { ...options, title: imported.header.title, config: imported.header.config });
     Object.assign(bus.state.header, { created_at: imported.header.created_at, founders: imported.header.founders });

@@ -62,7 +62,8 @@ export class LiveMission {
   private commands: QueuedCommand[] = [];
   private audits: QueuedAudit[] = [];
   private draining = false;
-  private catchUpWanted = false;
+  /** Highest sequence another process is known to have appended; caught up to before the next decision. */
+  private catchUpTo = 0;
   private readonly listeners = new Set<CommittedListener>();
   /** The last sequence the store has made durable; subscribers never see beyond it. */
   private committed: number;
@@ -138,9 +139,14 @@ export class LiveMission {
     return () => this.listeners.delete(listener);
   }
 
-  /** Another process appended to this mission: fold its events in before deciding anything else. */
-  requestCatchUp(): void {
-    this.catchUpWanted = true;
+  /**
+   * The store says the mission reached `lastSequence`. If that is beyond what this process committed
+   * (another process appended), fold those events in before deciding anything else. Checked when the
+   * drain runs, so the notice of this process's own append costs nothing.
+   */
+  requestCatchUp(lastSequence: number): void {
+    if (lastSequence <= this.catchUpTo) return;
+    this.catchUpTo = lastSequence;
     this.scheduleDrain();
   }
 
@@ -158,8 +164,8 @@ export class LiveMission {
 
   private async drain(): Promise<void> {
     try {
-      while (this.commands.length > 0 || this.audits.length > 0 || this.catchUpWanted) {
-        if (this.catchUpWanted) await this.catchUp();
+      while (this.commands.length > 0 || this.audits.length > 0 || this.catchUpTo > this.committed) {
+        if (this.catchUpTo > this.committed) await this.catchUp();
         if (this.commands.length === 0 && this.audits.length === 0) continue;
         await this.commit(this.commands.splice(0, MAX_BATCH), this.audits.splice(0));
       }
@@ -169,7 +175,6 @@ export class LiveMission {
   }
 
   private async catchUp(): Promise<void> {
-    this.catchUpWanted = false;
     const fresh: StoredEvent[] = [];
     for await (const stored of this.ctx.store.iterateEvents(this.missionId, this.committed + 1)) {
       applyStoredEvent(this.state, stored);
@@ -179,6 +184,8 @@ export class LiveMission {
       this.committed = this.state.lastSequence;
       this.emit(fresh);
     }
+    // Whatever was announced is now read; a later notice raises it again.
+    this.catchUpTo = Math.min(this.catchUpTo, this.committed);
   }
 
 

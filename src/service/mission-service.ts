@@ -2,6 +2,7 @@
  * Durable missions over any `EventStore`: creates, imports and opens missions and keeps each open one
  * live (`LiveMission`) in this process. The server, the CLI and embedding programs all go through it.
  */
+import { uuidv7 } from '../core/ids.js';
 import { missionFromDict } from '../core/dict.js';
 import { NotFoundError } from '../core/errors.js';
 import type { JsonObject, MissionEvent } from '../core/events.js';
@@ -47,14 +48,12 @@ export class MissionService {
       store: options.store,
       schemas: this.schemas,
       now: options.now ?? (() => new Date().toISOString()),
-      newId: options.newId ?? (() => crypto.randomUUID()),
+      newId: options.newId ?? uuidv7,
     };
     // Appends made by other processes on a shared store: fold them into the open mission.
     this.stopWatching = this.store.onAppend((missionId, lastSequence) => {
       const open = this.live.get(missionId);
-      void open?.then((mission) => {
-        if (lastSequence > mission.committedSequence) mission.requestCatchUp();
-      }, () => undefined);
+      void open?.then((mission) => mission.requestCatchUp(lastSequence), () => undefined);
     });
   }
 

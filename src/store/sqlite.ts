@@ -6,7 +6,7 @@
  * savepoint so one refused batch does not sink the others. Callers are resolved only after COMMIT
  * returned, i.e. after the WAL was fsync'd (with `durability: 'full'`).
  *
- * One process writes a file at a time; other processes may read it.
+ * The file is opened with an exclusive lock: one process owns it; others go through that process's bus.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -38,12 +38,17 @@ export interface SqliteStoreOptions {
 
 /** Ordered migrations: the index + 1 is the schema version (kept in PRAGMA user_version). */
 const MIGRATIONS: string[] = [
+  // The hot row (last_sequence, rewritten by every commit) is kept small; the header lives apart.
   `CREATE TABLE missions (
      mission_id TEXT PRIMARY KEY,
-     header TEXT NOT NULL,
+     last_sequence INTEGER NOT NULL DEFAULT 0,
+     last_audit_id INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE mission_headers (
+     mission_id TEXT PRIMARY KEY,
      title TEXT NOT NULL,
      created_at TEXT NOT NULL,
-     last_sequence INTEGER NOT NULL DEFAULT 0
+     header TEXT NOT NULL
    );
    CREATE TABLE events (
      mission_id TEXT NOT NULL,
@@ -55,11 +60,11 @@ const MIGRATIONS: string[] = [
    ) WITHOUT ROWID;
    CREATE UNIQUE INDEX events_by_id ON events (mission_id, event_id);
    CREATE TABLE audit (
-     audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
      mission_id TEXT NOT NULL,
-     body TEXT NOT NULL
-   );
-   CREATE INDEX audit_by_mission ON audit (mission_id, audit_id);
+     audit_id INTEGER NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (mission_id, audit_id)
+   ) WITHOUT ROWID;
    CREATE TABLE credentials (
      token_hash TEXT PRIMARY KEY,
      mission_id TEXT NOT NULL,
@@ -90,14 +95,27 @@ export class SqliteStore extends EventStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     try {
       this.db = new Database(path);
+      this.configure(options);
     } catch (error) {
-      throw new UnavailableError(`cannot open SQLite store at '${path}': ${(error as Error).message}`, { path }, { cause: error });
+      throw new UnavailableError(
+        `cannot open SQLite store at '${path}': ${(error as Error).message}` +
+          ((error as { code?: string }).code === 'SQLITE_BUSY' ? ' (another missionbus process has it open; use that bus, or stop it)' : ''),
+        { path },
+        { cause: error },
+      );
     }
+    this.statements = this.prepare();
+  }
+
+  private configure(options: SqliteStoreOptions): void {
+    // Exclusive locking keeps the WAL index in process memory instead of a shared-memory file: a durable
+    // commit costs ~0.3 ms instead of ~1.5 ms on ext4 here. It also stops a second process from opening
+    // the same file by mistake; other programs reach a mission through the bus, not the file.
+    this.db.pragma('locking_mode = EXCLUSIVE');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('cache_size = -65536');
     this.migrate();
-    this.statements = this.prepare();
   }
 
   private migrate(): void {
@@ -116,17 +134,24 @@ export class SqliteStore extends EventStore {
   private prepare() {
     const db = this.db;
     return {
-      insertMission: db.prepare('INSERT INTO missions (mission_id, header, title, created_at, last_sequence) VALUES (?, ?, ?, ?, ?)'),
-      getMission: db.prepare<[string], { header: string; last_sequence: number }>('SELECT header, last_sequence FROM missions WHERE mission_id = ?'),
-      lastSequence: db.prepare<[string], { last_sequence: number }>('SELECT last_sequence FROM missions WHERE mission_id = ?'),
-      setLastSequence: db.prepare('UPDATE missions SET last_sequence = ? WHERE mission_id = ?'),
-      listMissions: db.prepare<[], MissionSummary>('SELECT mission_id, title, created_at, last_sequence FROM missions ORDER BY mission_id'),
+      insertMission: db.prepare('INSERT INTO missions (mission_id, last_sequence) VALUES (?, ?)'),
+      insertHeader: db.prepare('INSERT INTO mission_headers (mission_id, title, created_at, header) VALUES (?, ?, ?, ?)'),
+      getMission: db.prepare<[string], { header: string; last_sequence: number }>(
+        'SELECT h.header, m.last_sequence FROM missions m JOIN mission_headers h USING (mission_id) WHERE mission_id = ?',
+      ),
+      counters: db.prepare<[string], { last_sequence: number; last_audit_id: number }>(
+        'SELECT last_sequence, last_audit_id FROM missions WHERE mission_id = ?',
+      ),
+      setCounters: db.prepare('UPDATE missions SET last_sequence = ?, last_audit_id = ? WHERE mission_id = ?'),
+      listMissions: db.prepare<[], MissionSummary>(
+        'SELECT mission_id, h.title, h.created_at, m.last_sequence FROM missions m JOIN mission_headers h USING (mission_id) ORDER BY mission_id',
+      ),
       insertEvent: db.prepare('INSERT INTO events (mission_id, sequence, event_type, event_id, body) VALUES (?, ?, ?, ?, ?)'),
       readEvents: db.prepare<[string, number, number], StoredEvent>(
         'SELECT sequence, event_type, event_id, body FROM events WHERE mission_id = ? AND sequence >= ? ORDER BY sequence LIMIT ?',
       ),
       getEvent: db.prepare<[string, string], StoredEvent>('SELECT sequence, event_type, event_id, body FROM events WHERE mission_id = ? AND event_id = ?'),
-      insertAudit: db.prepare('INSERT INTO audit (mission_id, body) VALUES (?, ?)'),
+      insertAudit: db.prepare('INSERT INTO audit (mission_id, audit_id, body) VALUES (?, ?, ?)'),
       readAudit: db.prepare<[string, number, number], { audit_id: number; body: string }>(
         'SELECT audit_id, body FROM audit WHERE mission_id = ? AND audit_id > ? ORDER BY audit_id LIMIT ?',
       ),
@@ -144,12 +169,14 @@ export class SqliteStore extends EventStore {
     assertContiguous(header.mission_id, 0, events);
     this.db.transaction(() => {
       try {
-        this.statements.insertMission.run(header.mission_id, JSON.stringify(header), header.title, header.created_at, events.length);
+        this.statements.insertMission.run(header.mission_id, events.length);
       } catch (error) {
         if (isConstraint(error)) throw missionExists(header.mission_id);
         throw error;
       }
-      this.insertRows(header.mission_id, events, audit, credentials);
+      this.statements.insertHeader.run(header.mission_id, header.title, header.created_at, JSON.stringify(header));
+      const lastAuditId = this.insertRows(header.mission_id, events, audit, credentials, 0);
+      this.statements.setCounters.run(events.length, lastAuditId, header.mission_id);
     }).immediate();
   }
 
@@ -205,18 +232,17 @@ export class SqliteStore extends EventStore {
   }
 
   private writeBatch(batch: AppendBatch): void {
-    const row = this.statements.lastSequence.get(batch.mission_id);
+    const row = this.statements.counters.get(batch.mission_id);
     if (!row) throw missionNotFound(batch.mission_id);
     // An audit-only batch changes no sequence, so it cannot conflict.
     if (batch.events.length > 0 && row.last_sequence !== batch.expected_sequence) throw sequenceConflict(batch, row.last_sequence);
     assertContiguous(batch.mission_id, batch.expected_sequence, batch.events);
-    this.insertRows(batch.mission_id, batch.events, batch.audit, batch.credentials ?? []);
-    if (batch.events.length > 0) {
-      this.statements.setLastSequence.run(batch.expected_sequence + batch.events.length, batch.mission_id);
-    }
+    const lastAuditId = this.insertRows(batch.mission_id, batch.events, batch.audit, batch.credentials ?? [], row.last_audit_id);
+    this.statements.setCounters.run(row.last_sequence + batch.events.length, lastAuditId, batch.mission_id);
   }
 
-  private insertRows(missionId: string, events: StoredEvent[], audit: AuditRecord[], credentials: Credential[]): void {
+  /** Inserts the rows of a batch; returns the mission's last audit id afterwards. */
+  private insertRows(missionId: string, events: StoredEvent[], audit: AuditRecord[], credentials: Credential[], lastAuditId: number): number {
     const { insertEvent, insertAudit, insertCredential } = this.statements;
     for (const event of events) {
       try {
@@ -226,14 +252,15 @@ export class SqliteStore extends EventStore {
         throw error;
       }
     }
-    for (const record of audit) insertAudit.run(missionId, JSON.stringify(record));
+    for (const record of audit) insertAudit.run(missionId, ++lastAuditId, JSON.stringify(record));
     for (const c of credentials) insertCredential.run(c.token_hash, c.mission_id, c.participant, c.created_at);
+    return lastAuditId;
   }
 
   async readEvents(missionId: string, fromSequence: number, limit: number): Promise<StoredEvent[]> {
     this.assertOpen();
     const events = this.statements.readEvents.all(missionId, fromSequence, limit);
-    if (events.length === 0 && !this.statements.lastSequence.get(missionId)) throw missionNotFound(missionId);
+    if (events.length === 0 && !this.statements.counters.get(missionId)) throw missionNotFound(missionId);
     return events;
   }
 
@@ -244,7 +271,7 @@ export class SqliteStore extends EventStore {
 
   async readAudit(missionId: string, afterId: number, limit: number): Promise<StoredAudit[]> {
     this.assertOpen();
-    if (!this.statements.lastSequence.get(missionId)) throw missionNotFound(missionId);
+    if (!this.statements.counters.get(missionId)) throw missionNotFound(missionId);
     return this.statements.readAudit
       .all(missionId, afterId, limit)
       .map((row) => ({ ...(JSON.parse(row.body) as AuditRecord), audit_id: row.audit_id }));

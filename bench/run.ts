@@ -1,0 +1,22 @@
+/**
+ * `npm run bench`: every benchmark, each reporting ratios against a baseline measured in the same run.
+ * `npm run bench -- append` runs only the named sections.
+ */
+import { benchAppend } from './append.js';
+import type { Report } from './lib.js';
+
+const sections: Record<string, (report: Report) => Promise<void>> = {
+  append: benchAppend,
+};
+
+const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const unknown = wanted.filter((name) => !(name in sections));
+if (unknown.length > 0) {
+  console.error(`unknown bench section(s): ${unknown.join(', ')}; known: ${Object.keys(sections).join(', ')}`);
+  process.exit(2);
+}
+for (const [name, run] of Object.entries(sections)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(`## ${name}`);
+  await run((line) => console.log(`- ${line}`));
+}
