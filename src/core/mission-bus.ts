@@ -4,6 +4,7 @@
  * `EventStore`, which runs the same rules (`execute`) and the same state (`MissionState`).
  */
 import { uuidv7 } from './ids.js';
+import { isoNow } from './clock.js';
 import { execute, authorize, deniedError, type Command, type CommandContext } from './commands.js';
 import { NotFoundError, InvalidInputError } from './errors.js';
 import { missionFromDict, missionToDict, type MissionDict, type ExportOptions } from './dict.js';
@@ -61,7 +62,7 @@ export class MissionBus {
     this.missionId = parseWith(schemas.missionId, missionId, 'mission id');
     const title = parseWith(schemas.title, options.title ?? '', 'title');
     const config = options.config ? parseProfiles(options.config) : defaultProfiles();
-    const now = options.now ?? (() => new Date().toISOString());
+    const now = options.now ?? isoNow;
     this.state = new MissionState({ mission_id: this.missionId, title, config, created_at: now(), founders: {} });
     this.ctx = {
       now,
@@ -209,7 +210,7 @@ export class MissionBus {
 
   /** Loads a dump written by `toDict` or by the seed's `to_dict`, validating the whole stream. */
   static fromDict(dict: unknown, options: Omit<MissionBusOptions, 'title' | 'config'> = {}): MissionBus {
-    const now = options.now ?? (() => new Date().toISOString());
+    const now = options.now ?? isoNow;
     const newId = options.newId ?? uuidv7;
     const imported = missionFromDict(dict, { now, newId });
     const bus = new MissionBus(imported.header.mission_id, { ...options, title: imported.header.title, config: imported.header.config });

@@ -3,6 +3,7 @@
  * live (`LiveMission`) in this process. The server, the CLI and embedding programs all go through it.
  */
 import { uuidv7 } from '../core/ids.js';
+import { isoNow } from '../core/clock.js';
 import { missionFromDict } from '../core/dict.js';
 import { NotFoundError } from '../core/errors.js';
 import type { JsonObject, MissionEvent } from '../core/events.js';
@@ -47,7 +48,7 @@ export class MissionService {
     this.ctx = {
       store: options.store,
       schemas: this.schemas,
-      now: options.now ?? (() => new Date().toISOString()),
+      now: options.now ?? isoNow,
       newId: options.newId ?? uuidv7,
     };
     // Appends made by other processes on a shared store: fold them into the open mission.
