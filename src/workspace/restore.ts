@@ -1,0 +1,38 @@
+/**
+ * Restores checkpointed files into a fresh workspace, byte for byte: each path is checked to stay inside
+ * the workspace, each blob's sha256 is verified before it is written, and each file is written to a
+ * temporary name and renamed, so a failure never leaves a half-written file under its real name.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { InvalidInputError } from '../core/errors.js';
+import type { ArtifactFile } from '../core/events.js';
+
+/** Refuses a path that is absolute, has `..` or empty segments, or a NUL — anything that could escape. */
+export function safeRelativePath(path: string): string {
+  const segments = path.split('/');
+  if (path.length === 0 || isAbsolute(path) || path.includes('\\') || path.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new InvalidInputError(`artifact path '${path}' is not a plain relative path inside the workspace`, { path });
+  }
+  return path;
+}
+
+export async function restoreWorkspace(root: string, files: ArtifactFile[], fetch: (sha256: string) => Promise<Uint8Array>): Promise<void> {
+  const base = resolve(root);
+  for (const file of files) safeRelativePath(file.path);
+  await mkdir(base, { recursive: true });
+  for (const file of files) {
+    const target = join(base, file.path);
+    if (!target.startsWith(base + sep)) throw new InvalidInputError(`artifact path '${file.path}' escapes the workspace`);
+    const bytes = await fetch(file.sha256);
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== file.sha256 || bytes.byteLength !== file.size) {
+      throw new InvalidInputError(`artifact '${file.path}': blob ${file.sha256} has sha256 ${actual} and ${bytes.byteLength} bytes; expected ${file.size}`);
+    }
+    await mkdir(dirname(target), { recursive: true });
+    const temporary = `${target}.missionbus-partial`;
+    await writeFile(temporary, bytes, { flag: 'wx' });
+    await rename(temporary, target);
+  }
+}
