@@ -3,10 +3,12 @@
  * `npm run bench -- append` runs only the named sections.
  */
 import { benchAppend } from './append.js';
+import { benchTransport } from './transport.js';
 import type { Report } from './lib.js';
 
 const sections: Record<string, (report: Report) => Promise<void>> = {
   append: benchAppend,
+  transport: benchTransport,
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
