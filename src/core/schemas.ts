@@ -14,6 +14,19 @@ export const boundedName = (max: number) =>
   z.string().min(1, 'must not be empty').max(max).regex(NO_CONTROL, 'must not contain control characters');
 
 /**
+ * A path inside a workspace: relative, `/`-separated, no `.`/`..`/empty segments, no backslash, NUL or
+ * control characters — so restoring it can never write outside the workspace.
+ */
+export const workspacePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine(
+    (path) => !path.startsWith('/') && !/[\\\u0000-\u001f]/.test(path) && path.split('/').every((s) => s !== '' && s !== '.' && s !== '..'),
+    { message: 'must be a relative path inside the workspace (no absolute path, no . or .. segments)' },
+  );
+
+/**
  * A JSON object whose serialized size is at most `maxBytes` and nesting at most `maxDepth`.
  * Rejects anything JSON cannot represent faithfully (undefined, functions, NaN, class instances).
  */
@@ -85,7 +98,7 @@ export function commandSchemas(limits: Limits) {
       files: z
         .array(
           z.strictObject({
-            path: z.string().min(1).max(4096),
+            path: workspacePath,
             size: z.number().int().nonnegative(),
             sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256'),
           }),

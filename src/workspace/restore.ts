@@ -5,14 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { InvalidInputError } from '../core/errors.js';
 import type { ArtifactFile } from '../core/events.js';
+import { workspacePath } from '../core/schemas.js';
 
 /** Refuses a path that is absolute, has `..` or empty segments, or a NUL — anything that could escape. */
 export function safeRelativePath(path: string): string {
-  const segments = path.split('/');
-  if (path.length === 0 || isAbsolute(path) || path.includes('\\') || path.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+  if (!workspacePath.safeParse(path).success) {
     throw new InvalidInputError(`artifact path '${path}' is not a plain relative path inside the workspace`, { path });
   }
   return path;
