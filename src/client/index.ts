@@ -1,0 +1,22 @@
+/** The missionbus client SDK: public names. */
+export {
+  MissionClient,
+  type MissionClientOptions,
+  type CreateMissionRequest,
+  type CheckpointRequest,
+  type CellStartedRequest,
+  type CellExitedRequest,
+  type PublishResult,
+} from './client.js';
+export { MissionSubscription, type SubscribeOptions, type SubscriptionStatus } from './subscription.js';
+export { parseEndpoint, type Endpoint } from './transport.js';
+export type {
+  MissionView,
+  CreatedMission,
+  AddedParticipant,
+  ImportedMissionReply,
+  EventPage,
+  AuditPage,
+  BlobRef,
+  Whoami,
+} from '../server/wire.js';

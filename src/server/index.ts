@@ -1,0 +1,30 @@
+/** The missionbus HTTP/WebSocket/SSE server: public names. */
+export {
+  startServer,
+  isLoopback,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_SOCKET_PATH,
+  type ServerOptions,
+  type MissionServer,
+} from './server.js';
+export { closeOnSignals, type CloseOnSignalsOptions } from './shutdown.js';
+export { openApiDocument, type OpenApiInfo } from './openapi.js';
+export { toHttpError, type HttpError } from './http-error.js';
+export { hashToken, newToken, ADMIN_TOKEN_SETTING, type Identity } from './auth.js';
+export { CLOSE_SLOW_CONSUMER, CLOSE_GOING_AWAY, DEFAULT_STREAM_OPTIONS, type StreamOptions, type StreamStats } from './stream.js';
+export {
+  httpSchemas,
+  MAX_PAGE,
+  DEFAULT_PAGE,
+  type HttpSchemas,
+  type ErrorBody,
+  type MissionView,
+  type CreatedMission,
+  type AddedParticipant,
+  type ImportedMissionReply,
+  type EventPage,
+  type AuditPage,
+  type BlobRef,
+  type Whoami,
+} from './wire.js';
