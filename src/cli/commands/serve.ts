@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { startServer, closeOnSignals, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SOCKET_PATH } from '../../server/index.js';
+import { DEFAULT_SQLITE_PATH } from '../../store/sqlite.js';
+import { openStore } from '../open-store.js';
+import { positiveInt } from '../parse.js';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the bus: HTTP + WebSocket/SSE on TCP and on a Unix socket')
+    .option('--host <host>', 'TCP host; beyond loopback, creating missions needs the admin token', DEFAULT_HOST)
+    .option('--port <port>', 'TCP port (0 picks a free one)', String(DEFAULT_PORT))
+    .option('--socket <path>', 'Unix socket path', DEFAULT_SOCKET_PATH)
+    .option('--no-socket', 'do not listen on a Unix socket')
+    .option('--no-tcp', 'do not listen on TCP (Unix socket only)')
+    .option('--store <spec>', "SQLite file, 'memory', or postgres://…", DEFAULT_SQLITE_PATH)
+    .option('--body-limit <bytes>', 'largest JSON request body', String(1024 * 1024))
+    .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug, trace, silent', 'warn')
+    .action(async (flags: { host: string; port: string; socket: string | false; tcp: boolean; store: string; bodyLimit: string; logLevel: string }) => {
+      const store = await openStore(flags.store);
+      const server = await startServer({
+        store,
+        host: flags.host,
+        port: flags.tcp ? positiveInt('--port', flags.port, { allowZero: true }) : null,
+        socketPath: flags.socket === false ? null : flags.socket,
+        bodyLimit: positiveInt('--body-limit', flags.bodyLimit),
+        logLevel: flags.logLevel as never,
+      });
+      const where = [server.url, server.socketPath && `unix:${server.socketPath}`].filter(Boolean).join(' and ');
+      process.stderr.write(`missionbus listening on ${where} (store: ${flags.store.replace(/\/\/[^@/]*@/, '//***@')})\n`);
+      closeOnSignals(server, { onSignal: (signal) => process.stderr.write(`missionbus: ${signal}, shutting down gracefully\n`) });
+    });
+}
