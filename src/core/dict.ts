@@ -28,7 +28,12 @@ export interface MissionDict {
 }
 
 export interface ExportOptions {
-  /** Leave out the `missionbus` extension: the plain seed shape, nothing else. Default false. */
+  /**
+   * The plain seed shape and nothing else: no `missionbus` extension, and the seed's three event types
+   * renumbered 1..n, since the seed takes a sequence to be its position (its next publish would
+   * otherwise reuse a number). Lossy by design: membership history and acceptances are left out, the
+   * roster is kept. Default false.
+   */
   seedOnly?: boolean;
 }
 
@@ -41,7 +46,7 @@ export function missionToDict(state: MissionState, events: Iterable<MissionEvent
     title: state.header.title,
     config: state.header.config,
     participants: rosterDict(state),
-    events: seedEvents,
+    events: options.seedOnly ? seedEvents.map((event, index) => ({ ...event, sequence: index + 1 })) : seedEvents,
   };
   if (!options.seedOnly) {
     dict.missionbus = { format: 1, founders: state.header.founders, extended_events: extended, created_at: state.header.created_at };

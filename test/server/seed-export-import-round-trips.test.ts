@@ -50,15 +50,17 @@ test('a seed-format export imports on another server as the same mission, with t
   await assert.rejects(timmy.accept(handoffId), { name: 'ConflictError' });
 });
 
-test(
-  'a seed-format export of a mission with membership events imports',
-  { todo: 'core: seed exports drop participant_joined events, leaving sequence gaps that missionFromDict refuses' },
-  async () => {
-    const seed = (await m.as.bezalel!.export({ format: 'seed' })) as any;
-    seed.mission_id = 'voyage-seed';
-    await target.anon.import(seed);
-  },
-);
+test('a seed-format export of a mission with membership events imports, renumbered as the seed expects', async () => {
+  const seed = (await m.as.bezalel!.export({ format: 'seed' })) as any;
+  assert.deepEqual(seed.events.map((e: any) => e.sequence), seed.events.map((_: unknown, i: number) => i + 1));
+  assert.equal(seed.missionbus, undefined);
+  seed.mission_id = 'voyage-seed';
+  const imported = await target.anon.import(seed);
+  assert.equal(imported.mission.last_sequence, seed.events.length);
+  assert.deepEqual(imported.mission.participants, seed.participants);
+  const copy = target.anon.withToken(imported.tokens.bezalel!, 'voyage-seed');
+  assert.deepEqual(await copy.export({ format: 'seed' }), seed);
+});
 
 test('a full export round-trips every event, extended ones included', async () => {
   const full = (await m.as.lead!.export()) as any;
