@@ -35,11 +35,16 @@ export interface RunOptions {
   credentials?: Credential[];
 }
 
+interface StoredMessage {
+  event: MessageEvent;
+  body: string;
+}
+
 interface QueuedCommand {
   actor: string;
   command: Command;
   options: RunOptions;
-  resolve: (event: MissionEvent) => void;
+  resolve: (result: CommandResult) => void;
   reject: (error: unknown) => void;
 }
 
@@ -47,6 +52,15 @@ interface QueuedAudit {
   record: AuditRecord;
   resolve: () => void;
   reject: (error: unknown) => void;
+}
+
+/** What a command produced, once durable. */
+export interface CommandResult {
+  event: MissionEvent;
+  /** The event's JSON exactly as stored and streamed: serialize nothing again. */
+  body: string;
+  /** False when an idempotent publish found its message already in the stream. */
+  created: boolean;
 }
 
 export type CommittedListener = (events: readonly StoredEvent[]) => void;
@@ -84,7 +98,12 @@ export class LiveMission {
   }
 
   /** Decides and durably appends one command as `actor`. Resolves with the event once it is durable. */
-  run(actor: string, command: Command, options: RunOptions = {}): Promise<MissionEvent> {
+  async run(actor: string, command: Command, options: RunOptions = {}): Promise<MissionEvent> {
+    return (await this.submit(actor, command, options)).event;
+  }
+
+  /** Like `run`, with the stored JSON of the event and whether it was created now. */
+  submit(actor: string, command: Command, options: RunOptions = {}): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
       this.commands.push({ actor, command, options, resolve, reject });
       this.scheduleDrain();
@@ -192,26 +211,30 @@ export class LiveMission {
   private async commit(batch: QueuedCommand[], audits: QueuedAudit[]): Promise<void> {
     const knownMessages = await this.prefetchMessages(batch);
     for (let attempt = 0; ; attempt++) {
-      const pendingMessages = new Map<string, MessageEvent>();
+      const pendingMessages = new Map<string, StoredMessage>();
       const ctx: CommandContext = {
         ...this.ctx,
-        findMessage: (id) => pendingMessages.get(id) ?? knownMessages.get(id),
+        findMessage: (id) => (pendingMessages.get(id) ?? knownMessages.get(id))?.event,
       };
       const undos: Undo[] = [];
       const stored: StoredEvent[] = [];
       const records = audits.map((entry) => entry.record);
       const credentials: Credential[] = [];
-      const results: Array<{ event?: MissionEvent; error?: unknown }> = batch.map(({ actor, command, options }) => {
+      const results: Array<CommandResult | { error: unknown }> = batch.map(({ actor, command, options }) => {
         const outcome = execute(this.state, actor, command, ctx);
         records.push(outcome.audit);
         if (outcome.error) return { error: outcome.error };
-        if (outcome.existing) return { event: outcome.existing };
+        if (outcome.existing) {
+          const known = (pendingMessages.get(outcome.existing.message_id) ?? knownMessages.get(outcome.existing.message_id))!;
+          return { event: known.event, body: known.body, created: false };
+        }
         const event = outcome.event!;
+        const body = JSON.stringify(event);
         undos.push(this.state.apply(event));
-        stored.push({ sequence: event.sequence, event_type: event.event_type, event_id: eventId(event), body: JSON.stringify(event) });
-        if (event.event_type === 'message') pendingMessages.set(event.message_id, event);
+        stored.push({ sequence: event.sequence, event_type: event.event_type, event_id: eventId(event), body });
+        if (event.event_type === 'message') pendingMessages.set(event.message_id, { event, body });
         if (options.credentials) credentials.push(...options.credentials);
-        return { event };
+        return { event, body, created: true };
       });
       try {
         await this.ctx.store.append({
@@ -238,8 +261,8 @@ export class LiveMission {
       }
       batch.forEach((entry, index) => {
         const result = results[index]!;
-        if (result.error !== undefined) entry.reject(result.error);
-        else entry.resolve(result.event!);
+        if ('error' in result) entry.reject(result.error);
+        else entry.resolve(result);
       });
       for (const entry of audits) entry.resolve();
       return;
@@ -247,12 +270,12 @@ export class LiveMission {
   }
 
   /** Loads, from the store, the messages whose ids this batch's publishes carry (idempotent publish). */
-  private async prefetchMessages(batch: QueuedCommand[]): Promise<Map<string, MessageEvent>> {
-    const found = new Map<string, MessageEvent>();
+  private async prefetchMessages(batch: QueuedCommand[]): Promise<Map<string, StoredMessage>> {
+    const found = new Map<string, StoredMessage>();
     for (const { command } of batch) {
       if (command.kind !== 'publish' || typeof command.message_id !== 'string' || found.has(command.message_id)) continue;
       const stored = await this.ctx.store.getEvent(this.missionId, command.message_id);
-      if (stored?.event_type === 'message') found.set(command.message_id, JSON.parse(stored.body) as MessageEvent);
+      if (stored?.event_type === 'message') found.set(command.message_id, { event: JSON.parse(stored.body) as MessageEvent, body: stored.body });
     }
     return found;
   }
