@@ -4,11 +4,13 @@
  */
 import { benchAppend } from './append.js';
 import { benchTransport } from './transport.js';
+import { benchPostgres } from './postgres.js';
 import type { Report } from './lib.js';
 
 const sections: Record<string, (report: Report) => Promise<void>> = {
   append: benchAppend,
   transport: benchTransport,
+  postgres: benchPostgres,
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

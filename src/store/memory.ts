@@ -52,7 +52,7 @@ export class MemoryStore extends EventStore {
         created_at: header.created_at,
         last_sequence: events.length,
       }))
-      .sort((a, b) => a.mission_id.localeCompare(b.mission_id));
+      .sort((a, b) => (a.mission_id < b.mission_id ? -1 : a.mission_id > b.mission_id ? 1 : 0));
   }
 
   protected async appendBatch(batch: AppendBatch): Promise<void> {
