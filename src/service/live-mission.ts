@@ -9,7 +9,7 @@
  * and decides the batch again.
  */
 import { execute, authorize, deniedError, type Command, type CommandContext } from '../core/commands.js';
-import { ConflictError } from '../core/errors.js';
+import { ConflictError, NotFoundError } from '../core/errors.js';
 import {
   STATELESS_EVENT_TYPES,
   eventId,
@@ -28,7 +28,7 @@ import type { Credential, EventStore, StoredAudit, StoredEvent } from '../store/
 /** At most this many commands go into one transaction. */
 const MAX_BATCH = 4096;
 /** Catch-up-and-retry rounds before a batch that keeps losing the race is refused. */
-const MAX_CONFLICT_RETRIES = 20;
+const MAX_CONFLICT_RETRIES = 50;
 
 export interface RunOptions {
   /** Written in the same transaction as the event, only if the command succeeds. */
@@ -78,6 +78,7 @@ export class LiveMission {
   private draining = false;
   /** Highest sequence another process is known to have appended; caught up to before the next decision. */
   private catchUpTo = 0;
+  private catchUpFailures = 0;
   private readonly listeners = new Set<CommittedListener>();
   /** The last sequence the store has made durable; subscribers never see beyond it. */
   private committed: number;
@@ -164,8 +165,8 @@ export class LiveMission {
    * drain runs, so the notice of this process's own append costs nothing.
    */
   requestCatchUp(lastSequence: number): void {
-    if (lastSequence <= this.catchUpTo) return;
-    this.catchUpTo = lastSequence;
+    if (lastSequence <= this.committed) return;
+    this.catchUpTo = Math.max(this.catchUpTo, lastSequence);
     this.scheduleDrain();
   }
 
@@ -184,12 +185,36 @@ export class LiveMission {
   private async drain(): Promise<void> {
     try {
       while (this.commands.length > 0 || this.audits.length > 0 || this.catchUpTo > this.committed) {
-        if (this.catchUpTo > this.committed) await this.catchUp();
+        if (this.catchUpTo > this.committed && !(await this.tryCatchUp())) {
+          // The store is unreachable; commands still go ahead (a stale one conflicts and catches up then).
+          if (this.commands.length === 0 && this.audits.length === 0) break;
+        }
         if (this.commands.length === 0 && this.audits.length === 0) continue;
-        await this.commit(this.commands.splice(0, MAX_BATCH), this.audits.splice(0));
+        const batch = this.commands.splice(0, MAX_BATCH);
+        const audits = this.audits.splice(0);
+        try {
+          await this.commit(batch, audits);
+        } catch (error) {
+          // A store read failed (prefetch or catch-up): answer every caller rather than leave it hanging.
+          for (const entry of batch) entry.reject(error);
+          for (const entry of audits) entry.reject(error);
+        }
       }
     } finally {
       this.draining = false;
+    }
+  }
+
+  /** Catches up; on a store error, tries again later with a growing delay. Returns whether it succeeded. */
+  private async tryCatchUp(): Promise<boolean> {
+    try {
+      await this.catchUp();
+      this.catchUpFailures = 0;
+      return true;
+    } catch {
+      const delay = Math.min(5_000, 100 * 2 ** this.catchUpFailures++);
+      setTimeout(() => this.scheduleDrain(), delay).unref();
+      return false;
     }
   }
 
@@ -236,6 +261,12 @@ export class LiveMission {
         if (options.credentials) credentials.push(...options.credentials);
         return { event, body, created: true };
       });
+      // Something another instance just created may not have reached this one yet: look once before refusing.
+      if (attempt === 0 && results.some((r) => 'error' in r && r.error instanceof NotFoundError) && (await this.storeIsAhead())) {
+        for (let i = undos.length - 1; i >= 0; i--) undos[i]!();
+        await this.catchUp();
+        continue;
+      }
       try {
         await this.ctx.store.append({
           mission_id: this.missionId,
@@ -247,6 +278,8 @@ export class LiveMission {
       } catch (error) {
         for (let i = undos.length - 1; i >= 0; i--) undos[i]!();
         if (isRaceLost(error) && attempt < MAX_CONFLICT_RETRIES) {
+          // Random, growing pause: without it the instance that just won keeps winning.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)));
           await this.catchUp();
           for (const [id, event] of await this.prefetchMessages(batch)) knownMessages.set(id, event);
           continue;
@@ -267,6 +300,11 @@ export class LiveMission {
       for (const entry of audits) entry.resolve();
       return;
     }
+  }
+
+  private async storeIsAhead(): Promise<boolean> {
+    const record = await this.ctx.store.getMission(this.missionId);
+    return record !== undefined && record.last_sequence > this.committed;
   }
 
   /** Loads, from the store, the messages whose ids this batch's publishes carry (idempotent publish). */
