@@ -30,6 +30,7 @@
  * | GET    | /v1/missions/{id}/export?format=seed|full    | participant | read                | 200     |
  * | GET    | /v1/missions/{id}/stream?from (SSE)          | participant | read                | 200     |
  * | GET    | /v1/missions/{id}/ws?from (WebSocket)        | participant | read                | 101     |
+ * | GET    | /v1/missions/{id}/publish (WebSocket)        | participant | publish (each)      | 101     |
  *
  * "creator": open on a loopback-only server, else the admin token.
  */
@@ -406,7 +407,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         }
         const mission = await open(params.id);
         await mission.authorize(actor, 'checkpoint', `blob:${params.sha256}`);
-        await service.store.putBlobs([{ sha256: actual, bytes }]);
+        await service.store.putBlobs(params.id, [{ sha256: actual, bytes }]);
         return created({ sha256: actual, size: bytes.length });
       },
     }),
@@ -422,7 +423,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       handle: async ({ params, actor }) => {
         const mission = await open(params.id);
         await mission.authorize(actor, 'read', `blob:${params.sha256}`);
-        const bytes = await service.store.getBlob(params.sha256);
+        const bytes = await service.store.getBlob(params.id, params.sha256);
         if (!bytes) throw new NotFoundError(`no blob ${params.sha256}; upload it with PUT first`, { sha256: params.sha256 });
         return { status: 200, bytes, contentType: 'application/octet-stream' };
       },
@@ -471,6 +472,23 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       needs: 'read',
       params: p.mission,
       query: q.subscribe,
+      queryToken: true,
+      responses: { 101: { description: 'Switching Protocols' }, 426: error, ...common, 503: error },
+      handle: async () => {
+        throw new InvalidInputError('this endpoint is a WebSocket: send an Upgrade: websocket request', { reason: 'upgrade_required' });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/missions/{id}/publish',
+      operationId: 'publishWebSocket',
+      summary:
+        'WebSocket upgrade: the publish channel (see x-missionbus-websocket). Send one publish `{id, topic, payload, message_id?}` or an array per text message; ' +
+        'each is acknowledged once durable with `{id, event}` or `{id, error}`, acks of one commit in one JSON array. Each publish is decided and audited like POST .../messages. Close 1001: server shutting down (resend unacknowledged publishes with the same message_id); 1009: frame too large.',
+      auth: 'participant',
+      needs: 'publish',
+      params: p.mission,
+      query: q.publishChannel,
       queryToken: true,
       responses: { 101: { description: 'Switching Protocols' }, 426: error, ...common, 503: error },
       handle: async () => {

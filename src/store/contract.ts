@@ -89,9 +89,13 @@ export abstract class EventStore {
   abstract readAudit(missionId: string, afterId: number, limit: number): Promise<StoredAudit[]>;
   abstract findCredential(tokenHash: string): Promise<Credential | undefined>;
   abstract saveCredentials(credentials: Credential[]): Promise<void>;
-  /** Content-addressed blobs (checkpoint artifacts). Putting an existing hash is a no-op. */
-  abstract putBlobs(blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void>;
-  abstract getBlob(sha256: string): Promise<Uint8Array | undefined>;
+  /**
+   * Content-addressed blobs (checkpoint artifacts). The bytes are stored once per hash, but a blob is
+   * readable only through a mission that put it: knowing a hash gives nothing of another mission.
+   * Putting an existing hash stores no bytes again and adds the mission's reference.
+   */
+  abstract putBlobs(missionId: string, blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void>;
+  abstract getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined>;
   /** Store-wide settings (e.g. the admin token's hash). Returns the value now stored. */
   abstract putSettingIfAbsent(key: string, value: string): Promise<string>;
   abstract getSetting(key: string): Promise<string | undefined>;

@@ -27,6 +27,8 @@ export class MemoryStore extends EventStore {
   private readonly missions = new Map<string, MemoryMission>();
   private readonly credentials = new Map<string, Credential>();
   private readonly blobs = new Map<string, Uint8Array>();
+  /** `${mission_id}\0${sha256}` for every blob a mission put. */
+  private readonly blobRefs = new Set<string>();
   private readonly settings = new Map<string, string>();
   private nextAuditId = 1;
 
@@ -103,12 +105,16 @@ export class MemoryStore extends EventStore {
     for (const credential of credentials) this.credentials.set(credential.token_hash, credential);
   }
 
-  async putBlobs(blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void> {
-    for (const blob of blobs) if (!this.blobs.has(blob.sha256)) this.blobs.set(blob.sha256, new Uint8Array(blob.bytes));
+  async putBlobs(missionId: string, blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void> {
+    if (!this.missions.has(missionId)) throw missionNotFound(missionId);
+    for (const blob of blobs) {
+      if (!this.blobs.has(blob.sha256)) this.blobs.set(blob.sha256, new Uint8Array(blob.bytes));
+      this.blobRefs.add(`${missionId}\0${blob.sha256}`);
+    }
   }
 
-  async getBlob(sha256: string): Promise<Uint8Array | undefined> {
-    return this.blobs.get(sha256);
+  async getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined> {
+    return this.blobRefs.has(`${missionId}\0${sha256}`) ? this.blobs.get(sha256) : undefined;
   }
 
   async putSettingIfAbsent(key: string, value: string): Promise<string> {

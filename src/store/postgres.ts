@@ -101,6 +101,7 @@ const MIGRATIONS: Array<(s: string) => string> = [
      created_at TEXT NOT NULL
    );
    CREATE TABLE ${s}.blobs (sha256 TEXT PRIMARY KEY, bytes BYTEA NOT NULL);
+   CREATE TABLE ${s}.blob_refs (mission_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (mission_id, sha256));
    CREATE TABLE ${s}.settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 
@@ -477,15 +478,20 @@ export class PostgresStore extends EventStore {
     await this.write('saving credentials', (db) => db.query(this.sql.upsertCredentials, credentialColumns(credentials)));
   }
 
-  async putBlobs(blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void> {
+  async putBlobs(missionId: string, blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void> {
+    if (!(await this.getMission(missionId))) throw missionNotFound(missionId);
     if (blobs.length === 0) return;
     await this.write('storing blobs', (db) =>
-      db.query(this.sql.putBlobs, [blobs.map((b) => b.sha256), blobs.map((b) => Buffer.from(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength))]),
+      db.query(this.sql.putBlobs, [
+        blobs.map((b) => b.sha256),
+        blobs.map((b) => Buffer.from(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength)),
+        missionId,
+      ]),
     );
   }
 
-  async getBlob(sha256: string): Promise<Uint8Array | undefined> {
-    const row = (await this.read(`reading blob ${sha256}`, (db) => db.query<{ bytes: Buffer }>(this.sql.getBlob, [sha256]))).rows[0];
+  async getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined> {
+    const row = (await this.read(`reading blob ${sha256}`, (db) => db.query<{ bytes: Buffer }>(this.sql.getBlob, [missionId, sha256]))).rows[0];
     return row && new Uint8Array(row.bytes);
   }
 
@@ -714,8 +720,11 @@ function statements(s: string) {
     getEvent: `SELECT sequence, event_type, event_id, body FROM ${s}.events WHERE mission_id = $1 AND event_id = $2`,
     readAudit: `SELECT audit_id, records FROM ${s}.audit WHERE mission_id = $1 AND audit_id >= $2 ORDER BY audit_id LIMIT $3`,
     findCredential: `SELECT token_hash, mission_id, participant, created_at FROM ${s}.credentials WHERE token_hash = $1`,
-    putBlobs: `INSERT INTO ${s}.blobs (sha256, bytes) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING`,
-    getBlob: `SELECT bytes FROM ${s}.blobs WHERE sha256 = $1`,
+    putBlobs: `WITH stored AS (
+        INSERT INTO ${s}.blobs (sha256, bytes) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING
+      )
+      INSERT INTO ${s}.blob_refs (mission_id, sha256) SELECT $3, h FROM unnest($1::text[]) AS h ON CONFLICT DO NOTHING`,
+    getBlob: `SELECT b.bytes FROM ${s}.blob_refs r JOIN ${s}.blobs b USING (sha256) WHERE r.mission_id = $1 AND r.sha256 = $2`,
     putSetting: `INSERT INTO ${s}.settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING value`,
     getSetting: `SELECT value FROM ${s}.settings WHERE key = $1`,
   };

@@ -72,6 +72,7 @@ const MIGRATIONS: string[] = [
      created_at TEXT NOT NULL
    );
    CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+   CREATE TABLE blob_refs (mission_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (mission_id, sha256)) WITHOUT ROWID;
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 
@@ -158,7 +159,10 @@ export class SqliteStore extends EventStore {
       insertCredential: db.prepare('INSERT OR REPLACE INTO credentials (token_hash, mission_id, participant, created_at) VALUES (?, ?, ?, ?)'),
       findCredential: db.prepare<[string], Credential>('SELECT token_hash, mission_id, participant, created_at FROM credentials WHERE token_hash = ?'),
       putBlob: db.prepare('INSERT OR IGNORE INTO blobs (sha256, bytes) VALUES (?, ?)'),
-      getBlob: db.prepare<[string], { bytes: Buffer }>('SELECT bytes FROM blobs WHERE sha256 = ?'),
+      putBlobRef: db.prepare('INSERT OR IGNORE INTO blob_refs (mission_id, sha256) VALUES (?, ?)'),
+      getBlob: db.prepare<[string, string], { bytes: Buffer }>(
+        'SELECT b.bytes FROM blob_refs r JOIN blobs b USING (sha256) WHERE r.mission_id = ? AND r.sha256 = ?',
+      ),
       putSetting: db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)'),
       getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
     };
@@ -289,16 +293,20 @@ export class SqliteStore extends EventStore {
     }).immediate();
   }
 
-  async putBlobs(blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void> {
+  async putBlobs(missionId: string, blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void> {
     this.assertOpen();
+    if (!this.statements.counters.get(missionId)) throw missionNotFound(missionId);
     this.db.transaction(() => {
-      for (const blob of blobs) this.statements.putBlob.run(blob.sha256, Buffer.from(blob.bytes));
+      for (const blob of blobs) {
+        this.statements.putBlob.run(blob.sha256, Buffer.from(blob.bytes));
+        this.statements.putBlobRef.run(missionId, blob.sha256);
+      }
     }).immediate();
   }
 
-  async getBlob(sha256: string): Promise<Uint8Array | undefined> {
+  async getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined> {
     this.assertOpen();
-    const row = this.statements.getBlob.get(sha256);
+    const row = this.statements.getBlob.get(missionId, sha256);
     return row && new Uint8Array(row.bytes);
   }
 

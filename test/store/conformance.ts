@@ -215,12 +215,18 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       assert.equal(await store.getMission('bad'), undefined);
     });
 
-    it('stores blobs by content hash, idempotently', async () => {
+    it('stores blobs by content hash, idempotently, readable only through the missions that put them', async () => {
+      await store.createMission({ header: header('a') });
+      await store.createMission({ header: header('b') });
       const bytes = new TextEncoder().encode('hello');
-      await store.putBlobs([{ sha256: 'abc', bytes }]);
-      await store.putBlobs([{ sha256: 'abc', bytes }]);
-      assert.deepEqual(await store.getBlob('abc'), bytes);
-      assert.equal(await store.getBlob('missing'), undefined);
+      await store.putBlobs('a', [{ sha256: 'abc', bytes }]);
+      await store.putBlobs('a', [{ sha256: 'abc', bytes }]);
+      assert.deepEqual(await store.getBlob('a', 'abc'), bytes);
+      assert.equal(await store.getBlob('a', 'missing'), undefined);
+      assert.equal(await store.getBlob('b', 'abc'), undefined, 'knowing the hash gives nothing of another mission');
+      await store.putBlobs('b', [{ sha256: 'abc', bytes }]);
+      assert.deepEqual(await store.getBlob('b', 'abc'), bytes);
+      await assert.rejects(store.putBlobs('ghost', [{ sha256: 'abc', bytes }]), NotFoundError);
     });
 
     it('keeps the first value of a setting', async () => {
@@ -246,13 +252,13 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       assert.ok(harness.reopen, `${name} is declared durable but its harness cannot reopen it`);
       await store.createMission({ header: header('m'), credentials: [cred('h', 'm')] });
       await store.append({ mission_id: 'm', expected_sequence: 0, events: events(1, 25), audit: [audit('m')] });
-      await store.putBlobs([{ sha256: 'abc', bytes: new Uint8Array([1, 2, 3]) }]);
+      await store.putBlobs('m', [{ sha256: 'abc', bytes: new Uint8Array([1, 2, 3]) }]);
       const before = { mission: await store.getMission('m'), events: await allEvents(store, 'm'), audit: await store.readAudit('m', 0, 100) };
       store = await harness.reopen!();
       const after = { mission: await store.getMission('m'), events: await allEvents(store, 'm'), audit: await store.readAudit('m', 0, 100) };
       assert.deepEqual(after, before);
       assert.deepEqual(await store.findCredential('h'), cred('h', 'm'));
-      assert.deepEqual(await store.getBlob('abc'), new Uint8Array([1, 2, 3]));
+      assert.deepEqual(await store.getBlob('m', 'abc'), new Uint8Array([1, 2, 3]));
       await store.append({ mission_id: 'm', expected_sequence: 25, events: events(26, 1), audit: [] });
     });
   });
