@@ -146,7 +146,7 @@ export interface AuditRecord {
   timestamp: string;
 }
 
-/** The packet a handoff's recipient resumes from (the seed's shape, plus `handoff_id`). */
+/** The packet a handoff's recipient resumes from (the seed's shape, plus `handoff_id` and `accepted`). */
 export interface ResumePacket {
   mission_id: string;
   title: string;
@@ -154,6 +154,8 @@ export interface ResumePacket {
   sender: string;
   handoff_note: string;
   handoff_id: string;
+  /** Whether the recipient has accepted the handoff. */
+  accepted: boolean;
   checkpoint: CheckpointEvent;
   participants: Record<string, ParticipantDict>;
   isolation_profiles: import('./profiles.js').IsolationProfile[];

@@ -18,6 +18,7 @@ export function buildResumePacket(state: MissionState, handoffId: string, checkp
     sender: handoff.sender,
     handoff_note: handoff.note,
     handoff_id: handoff.handoff_id,
+    accepted: handoff.accepted_sequence !== null,
     checkpoint,
     participants: rosterDict(state),
     isolation_profiles: state.header.config.isolation_profiles,

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import type {
   AuditRecord,
   IsolationConfiguredEvent,
+  JsonObject,
+  MessageEvent,
   MissionEvent,
   ParticipantDict,
   ParticipantJoinedEvent,
@@ -61,6 +63,7 @@ export function httpSchemas(schemas: CommandSchemas, limits: Limits) {
       export: z.strictObject({ format: z.enum(['seed', 'full']).default('full') }),
       /** `access_token` is for browsers, which cannot set headers on EventSource/WebSocket. */
       subscribe: z.strictObject({ from: count(1).optional(), access_token: z.string().max(512).optional() }),
+      publishChannel: z.strictObject({ access_token: z.string().max(512).optional() }),
     },
   };
 }
@@ -175,6 +178,7 @@ export const responseSchemas = {
     sender: z.string(),
     handoff_note: z.string(),
     handoff_id: z.string(),
+    accepted: z.boolean(),
     checkpoint: anyEvent,
     participants: z.record(z.string(), participantDict),
     isolation_profiles: z.array(z.record(z.string(), z.unknown())),
@@ -187,3 +191,57 @@ export const responseSchemas = {
     z.object({ kind: z.literal('admin') }),
   ]),
 } as const;
+
+// ---- the publish channel: WebSocket `GET /v1/missions/{id}/publish` ----
+//
+// Client → server: a text message holding one publish or a JSON array of them, each the body of
+// `POST /v1/missions/{id}/messages` plus the client's correlation `id`.
+// Server → client: first a `PublishHello` object, then JSON arrays of `PublishAck`, one array per turn
+// of the server's event loop. An ack is sent only once the event is durable.
+
+/** Unacknowledged publishes one connection may have before the server stops reading it. */
+export const DEFAULT_PUBLISH_WINDOW = 4096;
+
+/** The client's correlation id of one publish, echoed in its ack: a non-negative safe integer or a short string. */
+export const publishFrameId = z.union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().min(1).max(128)]);
+export type PublishFrameId = z.infer<typeof publishFrameId>;
+
+/** One publish in a client frame. `message_id` makes a resend idempotent: the same id returns the first event. */
+export interface PublishFrameItem {
+  id: PublishFrameId;
+  topic: string;
+  payload: JsonObject;
+  message_id?: string;
+}
+
+/** The server's first message on a publish channel: who publishes, and the bounds the client must keep. */
+export interface PublishHello {
+  hello: { mission_id: string; participant: string; window: number; max_frame_bytes: number };
+}
+
+/**
+ * The answer to one publish: its durable event, or why it was refused. `id` is null only for input
+ * the server could not attribute to a publish (a frame that is not JSON, an item without a valid id).
+ */
+export type PublishAck =
+  | { id: PublishFrameId; event: MessageEvent }
+  | { id: PublishFrameId | null; error: ErrorBody['error'] };
+
+/**
+ * `details.reason` of a refused publish the client should send again (same `message_id`) rather than
+ * fail: the server stopped taking publishes on this connection before deciding it.
+ */
+export const PUBLISH_RESEND_REASONS: readonly string[] = ['shutting_down'];
+
+/** Zod forms of the publish channel's frames, for the OpenAPI document (built from the REST publish body). */
+export function publishChannelSchemas(publishBody: z.ZodObject) {
+  const item = z.strictObject({ id: publishFrameId, ...publishBody.shape });
+  const error = responseSchemas.error.shape.error;
+  return {
+    clientFrame: z.union([item, z.array(item).min(1)]),
+    hello: z.object({
+      hello: z.object({ mission_id: z.string(), participant: z.string(), window: z.number().int(), max_frame_bytes: z.number().int() }),
+    }),
+    acks: z.array(z.union([z.object({ id: publishFrameId, event: anyEvent }), z.object({ id: publishFrameId.nullable(), error })])),
+  };
+}
