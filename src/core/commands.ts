@@ -34,6 +34,8 @@ export interface CommandContext {
   schemas: CommandSchemas;
   /** Finds an already appended message by id, for idempotent publish. */
   findMessage(messageId: string): MessageEvent | undefined;
+  /** Whether a checkpoint file's content is stored for this mission; without it, files are not checked. */
+  isBlobStored?(sha256: string): boolean;
 }
 
 export interface Outcome {
@@ -158,6 +160,14 @@ function decide(state: MissionState, actor: string, command: Command, ctx: Comma
     }
     case 'checkpoint': {
       const { summary, state: body, artifacts, files } = parseWith(schemas.checkpoint, input, 'checkpoint');
+      const unstored = ctx.isBlobStored ? (files ?? []).filter((file) => !ctx.isBlobStored!(file.sha256)) : [];
+      if (unstored.length > 0) {
+        throw new InvalidInputError(
+          `checkpoint file '${unstored[0]!.path}' refers to content ${unstored[0]!.sha256} that was not uploaded to mission '${state.missionId}'` +
+            `${unstored.length > 1 ? ` (and ${unstored.length - 1} more)` : ''}; upload each file's bytes first (PUT …/blobs/<sha256>)`,
+          { mission_id: state.missionId, missing: unstored.map((file) => file.sha256) },
+        );
+      }
       return {
         event_type: 'checkpoint',
         ...base,

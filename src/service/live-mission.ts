@@ -235,11 +235,13 @@ export class LiveMission {
 
   private async commit(batch: QueuedCommand[], audits: QueuedAudit[]): Promise<void> {
     const knownMessages = await this.prefetchMessages(batch);
+    const unstoredBlobs = await this.prefetchUnstoredBlobs(batch);
     for (let attempt = 0; ; attempt++) {
       const pendingMessages = new Map<string, StoredMessage>();
       const ctx: CommandContext = {
         ...this.ctx,
         findMessage: (id) => (pendingMessages.get(id) ?? knownMessages.get(id))?.event,
+        isBlobStored: (sha256) => !unstoredBlobs.has(sha256),
       };
       const undos: Undo[] = [];
       const stored: StoredEvent[] = [];
@@ -305,6 +307,16 @@ export class LiveMission {
   private async storeIsAhead(): Promise<boolean> {
     const record = await this.ctx.store.getMission(this.missionId);
     return record !== undefined && record.last_sequence > this.committed;
+  }
+
+  /** Which blobs the batch's checkpoints refer to that the mission has not stored. */
+  private async prefetchUnstoredBlobs(batch: QueuedCommand[]): Promise<Set<string>> {
+    const wanted = new Set<string>();
+    for (const { command } of batch) {
+      if (command.kind !== 'checkpoint' || !Array.isArray(command.files)) continue;
+      for (const file of command.files) if (typeof file?.sha256 === 'string') wanted.add(file.sha256);
+    }
+    return new Set(wanted.size === 0 ? [] : await this.ctx.store.missingBlobs(this.missionId, [...wanted]));
   }
 
   /** Loads, from the store, the messages whose ids this batch's publishes carry (idempotent publish). */

@@ -96,6 +96,8 @@ export abstract class EventStore {
    */
   abstract putBlobs(missionId: string, blobs: Array<{ sha256: string; bytes: Uint8Array }>): Promise<void>;
   abstract getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined>;
+  /** Which of these hashes the mission has not put (a checkpoint may only reference stored content). */
+  abstract missingBlobs(missionId: string, sha256s: string[]): Promise<string[]>;
   /** Store-wide settings (e.g. the admin token's hash). Returns the value now stored. */
   abstract putSettingIfAbsent(key: string, value: string): Promise<string>;
   abstract getSetting(key: string): Promise<string | undefined>;

@@ -113,6 +113,10 @@ export class MemoryStore extends EventStore {
     }
   }
 
+  async missingBlobs(missionId: string, sha256s: string[]): Promise<string[]> {
+    return sha256s.filter((sha256) => !this.blobRefs.has(`${missionId}\0${sha256}`));
+  }
+
   async getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined> {
     return this.blobRefs.has(`${missionId}\0${sha256}`) ? this.blobs.get(sha256) : undefined;
   }

@@ -490,6 +490,13 @@ export class PostgresStore extends EventStore {
     );
   }
 
+  async missingBlobs(missionId: string, sha256s: string[]): Promise<string[]> {
+    if (sha256s.length === 0) return [];
+    const found = await this.read('checking blobs', (db) => db.query<{ sha256: string }>(this.sql.blobRefs, [missionId, sha256s]));
+    const present = new Set(found.rows.map((row) => row.sha256));
+    return sha256s.filter((sha256) => !present.has(sha256));
+  }
+
   async getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined> {
     const row = (await this.read(`reading blob ${sha256}`, (db) => db.query<{ bytes: Buffer }>(this.sql.getBlob, [missionId, sha256]))).rows[0];
     return row && new Uint8Array(row.bytes);
@@ -724,6 +731,7 @@ function statements(s: string) {
         INSERT INTO ${s}.blobs (sha256, bytes) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING
       )
       INSERT INTO ${s}.blob_refs (mission_id, sha256) SELECT $3, h FROM unnest($1::text[]) AS h ON CONFLICT DO NOTHING`,
+    blobRefs: `SELECT sha256 FROM ${s}.blob_refs WHERE mission_id = $1 AND sha256 = ANY($2::text[])`,
     getBlob: `SELECT b.bytes FROM ${s}.blob_refs r JOIN ${s}.blobs b USING (sha256) WHERE r.mission_id = $1 AND r.sha256 = $2`,
     putSetting: `INSERT INTO ${s}.settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING value`,
     getSetting: `SELECT value FROM ${s}.settings WHERE key = $1`,

@@ -160,6 +160,7 @@ export class SqliteStore extends EventStore {
       findCredential: db.prepare<[string], Credential>('SELECT token_hash, mission_id, participant, created_at FROM credentials WHERE token_hash = ?'),
       putBlob: db.prepare('INSERT OR IGNORE INTO blobs (sha256, bytes) VALUES (?, ?)'),
       putBlobRef: db.prepare('INSERT OR IGNORE INTO blob_refs (mission_id, sha256) VALUES (?, ?)'),
+      hasBlobRef: db.prepare<[string, string], { found: number }>('SELECT 1 AS found FROM blob_refs WHERE mission_id = ? AND sha256 = ?'),
       getBlob: db.prepare<[string, string], { bytes: Buffer }>(
         'SELECT b.bytes FROM blob_refs r JOIN blobs b USING (sha256) WHERE r.mission_id = ? AND r.sha256 = ?',
       ),
@@ -302,6 +303,11 @@ export class SqliteStore extends EventStore {
         this.statements.putBlobRef.run(missionId, blob.sha256);
       }
     }).immediate();
+  }
+
+  async missingBlobs(missionId: string, sha256s: string[]): Promise<string[]> {
+    this.assertOpen();
+    return sha256s.filter((sha256) => !this.statements.hasBlobRef.get(missionId, sha256));
   }
 
   async getBlob(missionId: string, sha256: string): Promise<Uint8Array | undefined> {

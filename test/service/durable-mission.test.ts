@@ -108,3 +108,19 @@ test('a batch the store refuses is undone in memory: state and store stay equal'
     await fx.cleanup();
   }
 });
+
+test("a checkpoint may only refer to files whose content the mission stored", async () => {
+  const fx = sqliteFixture();
+  try {
+    const mission = await teamMission(fx.service);
+    const sha256 = 'b'.repeat(64);
+    const files = [{ path: 'notes.md', size: 3, sha256 }];
+    await assert.rejects(mission.run('ezra', { kind: 'checkpoint', summary: 's', state: {}, files }), /refers to content b{64} that was not uploaded/);
+    assert.equal(mission.committedSequence, 3);
+    await fx.service.store.putBlobs('mission-883', [{ sha256, bytes: new Uint8Array([1, 2, 3]) }]);
+    const checkpoint = await mission.run('ezra', { kind: 'checkpoint', summary: 's', state: {}, files });
+    assert.equal(checkpoint.sequence, 4);
+  } finally {
+    await fx.cleanup();
+  }
+});

@@ -227,6 +227,8 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       await store.putBlobs('b', [{ sha256: 'abc', bytes }]);
       assert.deepEqual(await store.getBlob('b', 'abc'), bytes);
       await assert.rejects(store.putBlobs('ghost', [{ sha256: 'abc', bytes }]), NotFoundError);
+      assert.deepEqual(await store.missingBlobs('a', ['abc', 'def']), ['def']);
+      assert.deepEqual(await store.missingBlobs('c', ['abc']), ['abc']);
     });
 
     it('keeps the first value of a setting', async () => {
