@@ -33,6 +33,25 @@ export const CELL_BUS_SOCKET = '/run/missionbus/bus.sock';
 /** The `MISSIONBUS_URL` a level 2/3 cell sees when {@link CellSpec.busSocket} is given. */
 export const CELL_BUS_URL = `unix:${CELL_BUS_SOCKET}`;
 
+/** Where read-only binds may appear inside level 2 and level 3 cells. */
+export const CELL_OPT_DIR = '/opt';
+
+/** Where the missionbus package appears inside level 2/3 cells, so `missionbus` runs there. */
+export const CELL_PACKAGE_DIR = '/opt/missionbus';
+
+/**
+ * The parts of the missionbus package a cell gets, read-only: code and dependencies only — never the
+ * package root itself, which may hold `.missionbus/` (the bus's database and socket).
+ */
+export const CELL_PACKAGE_ENTRIES: ReadonlyArray<{ name: string; kind: 'dir' | 'file' }> = [
+  { name: 'bin', kind: 'dir' },
+  { name: 'src', kind: 'dir' },
+  { name: 'dist', kind: 'dir' },
+  { name: 'node_modules', kind: 'dir' },
+  { name: 'profiles', kind: 'dir' },
+  { name: 'package.json', kind: 'file' },
+];
+
 /**
  * Where a cell's output goes. `'inherit'` shares the caller's stream, `'ignore'` discards it, and a
  * writable stream receives every chunk as it is produced (it is not ended when the cell exits).
@@ -62,6 +81,11 @@ export interface CellSpec {
    * {@link CELL_BUS_URL}. At level 1 `MISSIONBUS_URL` defaults to `unix:<busSocket>`.
    */
   busSocket?: string;
+  /**
+   * Host paths shown read-only inside a level 2/3 cell at `cell` (which must lie under `/opt/`), e.g. the
+   * missionbus package. Level 1 ignores them: its command sees the host's files anyway.
+   */
+  readOnlyBinds?: ReadonlyArray<{ host: string; cell: string }>;
   /** Kill the whole process tree after this many milliseconds. Default: no timeout. */
   timeoutMs?: number;
   /** Standard input. Default `'ignore'` (`/dev/null`). */
@@ -170,6 +194,12 @@ export abstract class CellLauncher {
     }
     if (spec.timeoutMs !== undefined && !(Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) {
       throw problem('timeoutMs', `timeoutMs must be a positive number, got ${spec.timeoutMs}`);
+    }
+    for (const bind of spec.readOnlyBinds ?? []) {
+      if (!isAbsolute(bind.host) || bind.host.includes('\0')) throw problem('readOnlyBinds', `bind source must be an absolute host path, got '${bind.host}'`);
+      if (!bind.cell.startsWith(`${CELL_OPT_DIR}/`) || bind.cell.split('/').some((s) => s === '..') || bind.cell.includes('\0')) {
+        throw problem('readOnlyBinds', `bind target '${bind.cell}' must lie under ${CELL_OPT_DIR}/`);
+      }
     }
     if (spec.busSocket !== undefined && !isAbsolute(spec.busSocket)) {
       throw problem('busSocket', `busSocket must be an absolute host path, got '${spec.busSocket}'`);

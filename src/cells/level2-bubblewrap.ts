@@ -123,6 +123,7 @@ export class Level2BubblewrapLauncher extends CellLauncher {
       '--tmpfs', '/var/tmp',
       '--bind', spec.workspace, CELL_WORKSPACE,
       ...(spec.busSocket !== undefined ? ['--dir', '/run/missionbus', '--ro-bind', spec.busSocket, CELL_BUS_SOCKET] : []),
+      ...(spec.readOnlyBinds ?? []).flatMap((bind) => ['--ro-bind', bind.host, bind.cell]),
       '--chdir', CELL_WORKSPACE,
       '--remount-ro', '/',
       '--clearenv',

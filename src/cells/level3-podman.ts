@@ -26,7 +26,7 @@ export const CELL_ROOTFS = '/var/lib/missionbus/rootfs';
 export const ROOTFS_MARKER = '.missionbus-rootfs';
 
 /** Bumped when the rootfs layout changes, so `check()` asks for a rebuild. */
-export const ROOTFS_VERSION = 1;
+export const ROOTFS_VERSION = 2;
 
 /** Label on every cell container, for `podman ps --filter label=io.missionbus.cell`. */
 export const CELL_LABEL = 'io.missionbus.cell';
@@ -232,7 +232,16 @@ export class Level3PodmanLauncher extends CellLauncher {
   /** Global options plus `run` options, ending in `--rootfs ROOTFS COMMAND...` (options after the rootfs would be argv). */
   async #podmanArgs(
     context: Context,
-    cell: { name: string; env: Record<string, string>; command: string[]; workspace?: string; busSocket?: string; timeoutMs?: number; interactive?: boolean },
+    cell: {
+      name: string;
+      env: Record<string, string>;
+      command: string[];
+      workspace?: string;
+      busSocket?: string;
+      readOnlyBinds?: CellSpec['readOnlyBinds'];
+      timeoutMs?: number;
+      interactive?: boolean;
+    },
   ): Promise<string[]> {
     const args = [
       ...globalArgs(context),
@@ -264,6 +273,8 @@ export class Level3PodmanLauncher extends CellLauncher {
     }
     if (cell.workspace !== undefined) args.push('--volume', `${cell.workspace}:${CELL_WORKSPACE}:rw`, '--workdir', CELL_WORKSPACE);
     if (cell.busSocket !== undefined) args.push('--volume', `${cell.busSocket}:${CELL_BUS_SOCKET}:ro`);
+    // Mount points must already exist in the read-only rootfs: setup creates the package's (CELL_PACKAGE_ENTRIES).
+    for (const bind of cell.readOnlyBinds ?? []) args.push('--volume', `${bind.host}:${bind.cell}:ro`);
     for (const [name, value] of Object.entries(cell.env)) {
       args.push('--env', passByName(name) ? name : `${name}=${value}`);
     }
@@ -273,7 +284,12 @@ export class Level3PodmanLauncher extends CellLauncher {
 
   protected override validate(spec: CellSpec): void {
     super.validate(spec);
-    for (const [field, path] of [['workspace', spec.workspace], ['busSocket', spec.busSocket]] as const) {
+    const paths: Array<[string, string | undefined]> = [
+      ['workspace', spec.workspace],
+      ['busSocket', spec.busSocket],
+      ...(spec.readOnlyBinds ?? []).flatMap((bind): Array<[string, string]> => [['readOnlyBinds', bind.host], ['readOnlyBinds', bind.cell]]),
+    ];
+    for (const [field, path] of paths) {
       if (path !== undefined && /[:,]/.test(path)) {
         throw new InvalidCellSpecError(this.name, field, `${field} '${path}' contains ':' or ',', which podman volume syntax cannot express; use another path`);
       }
@@ -307,6 +323,7 @@ export class Level3PodmanLauncher extends CellLauncher {
       command: spec.command,
       workspace: spec.workspace,
       ...(spec.busSocket !== undefined ? { busSocket: spec.busSocket } : {}),
+      ...(spec.readOnlyBinds !== undefined ? { readOnlyBinds: spec.readOnlyBinds } : {}),
       ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
       interactive: spec.stdin === 'inherit',
     });

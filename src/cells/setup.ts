@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Availability, CellLevel, CellProfile } from './contract.js';
+import { CELL_PACKAGE_DIR, CELL_PACKAGE_ENTRIES, type Availability, type CellLevel, type CellProfile } from './contract.js';
 import { CellSetupError } from './errors.js';
 import { CELL_ETC_ENTRIES, findExecutable, hasSubordinateIds, lookupUser, readSubordinateRanges, systemEntries, type HostUser } from './host.js';
 import { Level2BubblewrapLauncher, CELL_HOSTNAME } from './level2-bubblewrap.js';
@@ -196,6 +196,13 @@ export async function buildRootfs(rootfs: string, user: Pick<HostUser, 'name' | 
   for (const dir of ['tmp', 'var/tmp']) {
     await mkdir(join(staging, dir));
     await execFileAsync('chmod', ['1777', join(staging, dir)]);
+  }
+  // Mount points for the read-only missionbus package (runc cannot create them in a root-owned rootfs).
+  await mkdir(join(staging, CELL_PACKAGE_DIR), { recursive: true, mode: 0o755 });
+  for (const entry of CELL_PACKAGE_ENTRIES) {
+    const target = join(staging, CELL_PACKAGE_DIR, entry.name);
+    if (entry.kind === 'dir') await mkdir(target, { mode: 0o755 });
+    else await writeFile(target, '');
   }
   for (const entry of await systemEntries()) {
     const target = join(staging, entry.path);

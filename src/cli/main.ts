@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { MissionBusError, type ErrorCode } from '../core/errors.js';
+import { registerCellCommands } from './commands/cells.js';
 import { registerDemo } from './commands/demo.js';
 import { registerMissionCommands } from './commands/missions.js';
 import { registerServe } from './commands/serve.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerMissionCommands(program);
   registerWorkCommands(program);
+  registerCellCommands(program);
   registerDemo(program);
   return program;
 }

@@ -3,7 +3,7 @@
  * a Unix domain socket (for cells without a network), plus WebSocket upgrades on both. It authenticates,
  * validates, calls the service as the token's participant and maps typed errors to HTTP once.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -22,6 +22,7 @@ import { methodNotAllowed, rawErrorResponse, routeNotFound, sendError } from './
 import { openApiDocument } from './openapi.js';
 import { route, Router, type Reply, type Route } from './router.js';
 import { buildRoutes, startSubscription, type RouteDeps } from './routes.js';
+import { DEFAULT_PUBLISH_CHANNEL_OPTIONS, PublishChannels, type PublishChannelOptions } from './publish-channel.js';
 import { DEFAULT_STREAM_OPTIONS, SubscriberHub, WebSocketOutlet, type StreamOptions, type StreamStats } from './stream.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -41,6 +42,12 @@ export interface ServerOptions {
   port?: number | null;
   /** Unix socket path; `null` disables it. Default `.missionbus/bus.sock`. Created with mode 0600. */
   socketPath?: string | null;
+  /**
+   * A group (name or gid) that may also connect to the Unix socket: the socket becomes 0660 and its
+   * directory 0710 (traverse only), both owned by that group. Level 3 cells run as the unprivileged
+   * `missionbus` user and need this. Default: none (owner only).
+   */
+  socketGroup?: string | number;
   /** Largest JSON request body. Default 1 MiB. */
   bodyLimit?: number;
   /** Largest import (`POST /v1/missions/import`) body. Default 64 MiB. */
@@ -49,6 +56,8 @@ export interface ServerOptions {
   blobLimit?: number;
   /** Live subscription limits; see `StreamOptions` for each default. */
   stream?: Partial<StreamOptions>;
+  /** Publish channel limits (`GET /v1/missions/{id}/publish`); see `PublishChannelOptions` for each default. */
+  publishChannel?: Partial<PublishChannelOptions>;
   /** New subscribers beyond this many are refused with 503. Default 10,000. */
   maxSubscribers?: number;
   /**
@@ -77,9 +86,18 @@ export interface MissionServer {
   readonly adminToken: string | undefined;
   readonly service: MissionService;
   /** Live counters: subscribers, shared frames encoded, slow disconnects, unsent subscriber bytes, requests in flight. */
-  stats(): StreamStats & { bufferedBytes: number; largestBacklog: number; requestsInFlight: number };
+  stats(): StreamStats & {
+    bufferedBytes: number;
+    largestBacklog: number;
+    requestsInFlight: number;
+    /** Open publish channels, and publishes they took that are not acknowledged yet. */
+    publishers: number;
+    publishesInFlight: number;
+  };
   /** Destroys every live subscriber's socket without a close frame; clients resume on their own. */
   dropSubscribers(): void;
+  /** Destroys every publish channel's socket without a close frame; publishers reconnect and resend on their own. */
+  dropPublishers(): void;
   /**
    * Graceful shutdown: stop accepting, close subscribers (WS 1001, SSE end), let in-flight requests
    * finish, drain the service (every acknowledged append is durable), close the store, remove the socket.
@@ -136,6 +154,16 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
   );
   const router = new Router(routes);
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false, clientTracking: false });
+  const publishers = new PublishChannels(
+    {
+      ...DEFAULT_PUBLISH_CHANNEL_OPTIONS,
+      maxFrameBytes: bodyLimit,
+      heartbeatMs: options.stream?.heartbeatMs ?? DEFAULT_STREAM_OPTIONS.heartbeatMs,
+      ...options.publishChannel,
+    },
+    service.schemas.publish,
+    log,
+  );
 
   let closing: Promise<void> | undefined;
   let inFlight = 0;
@@ -214,11 +242,23 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
       if (hostCheck) checkHost(req, options.allowedHosts);
       const url = splitUrl(req.url);
       const match = router.match('GET', url.pathname);
-      if (!match || 'allow' in match || match.route.operationId !== 'subscribeWebSocket') throw routeNotFound('GET (upgrade)', url.pathname);
+      const upgradable = (operationId: string) => operationId === 'subscribeWebSocket' || operationId === 'publishWebSocket';
+      if (!match || 'allow' in match || !upgradable(match.route.operationId)) throw routeNotFound('GET (upgrade)', url.pathname);
       const target = match.route;
       const { access_token: queryToken, ...restQuery } = Object.fromEntries(url.searchParams);
       const { actor } = await authenticate(target, req, match.params, queryToken);
       const params = parseWith(target.params!, match.params, 'path') as { id: string };
+      if (target.operationId === 'publishWebSocket') {
+        parseWith(target.query!, restQuery, 'query');
+        // Each publish is authorized and audited on its own, exactly like POST .../messages.
+        const mission = await service.open(params.id);
+        if (closing || socket.destroyed) {
+          socket.destroy();
+          return;
+        }
+        publishers.accept(req, socket, head, mission, actor);
+        return;
+      }
       const query = parseWith(target.query!, restQuery, 'query') as { from?: number };
       const { mission, from } = await startSubscription(deps, params.id, actor, query.from);
       if (closing || socket.destroyed) {
@@ -258,6 +298,7 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
     if (socketPath !== null) {
       boundSocket = resolve(socketPath);
       await listenUnix(makeServer(false), boundSocket);
+      if (options.socketGroup !== undefined) shareSocket(boundSocket, options.socketGroup);
     }
   } catch (error) {
     for (const server of servers) server.close();
@@ -268,7 +309,8 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
   const close = async (): Promise<void> => {
     const closed = servers.map((server) => new Promise<void>((done) => server.close(() => done())));
     for (const server of servers) server.closeIdleConnections();
-    await hub.closeAll(SHUTDOWN_GRACE_MS);
+    // Publishers get as long as requests: what they sent is acknowledged before their sockets close.
+    await Promise.all([hub.closeAll(SHUTDOWN_GRACE_MS), publishers.closeAll(REQUEST_DRAIN_MS)]);
     const deadline = Date.now() + REQUEST_DRAIN_MS;
     while (inFlight > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 10));
     for (const server of servers) server.closeAllConnections();
@@ -287,9 +329,17 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
     service,
     stats: () => {
       const backlog = hub.backlog();
-      return { ...hub.stats, bufferedBytes: backlog.total, largestBacklog: backlog.largest, requestsInFlight: inFlight };
+      return {
+        ...hub.stats,
+        bufferedBytes: backlog.total,
+        largestBacklog: backlog.largest,
+        requestsInFlight: inFlight,
+        publishers: publishers.size,
+        publishesInFlight: publishers.inFlight(),
+      };
     },
     dropSubscribers: () => hub.dropAll(),
+    dropPublishers: () => publishers.dropAll(),
     close: () => (closing ??= close()),
   };
 }
@@ -368,6 +418,25 @@ async function listenUnix(server: Server, path: string): Promise<void> {
     });
   }
   chmodSync(path, 0o600);
+}
+
+function shareSocket(path: string, group: string | number): void {
+  const gid = typeof group === 'number' ? group : groupId(group);
+  if (gid === undefined) throw new InvalidInputError(`socket group '${group}' does not exist; create it (missionbus cell setup does) or omit socketGroup`);
+  chownSync(dirname(path), -1, gid);
+  chmodSync(dirname(path), 0o710);
+  chownSync(path, -1, gid);
+  chmodSync(path, 0o660);
+}
+
+/** The gid of a group from /etc/group, or undefined. */
+export function groupId(name: string): number | undefined {
+  if (!existsSync('/etc/group')) return undefined;
+  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [group, , gid] = line.split(':');
+    if (group === name && gid !== undefined) return Number(gid);
+  }
+  return undefined;
 }
 
 function wrapListenError(error: unknown, where: string): UnavailableError {

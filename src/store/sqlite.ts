@@ -8,7 +8,7 @@
  *
  * The file is opened with an exclusive lock: one process owns it; others go through that process's bus.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { UnavailableError } from '../core/errors.js';
@@ -105,6 +105,8 @@ export class SqliteStore extends EventStore {
         { cause: error },
       );
     }
+    // The file holds every mission and token hash: owner only (SQLite gives the WAL the same mode).
+    if (path !== ':memory:') chmodSync(path, 0o600);
     this.statements = this.prepare();
   }
 

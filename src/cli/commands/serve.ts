@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { startServer, closeOnSignals, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SOCKET_PATH } from '../../server/index.js';
+import { groupId } from '../../server/server.js';
+import { CELL_USER } from '../../cells/level3-podman.js';
 import { DEFAULT_SQLITE_PATH } from '../../store/sqlite.js';
 import { openStore } from '../open-store.js';
 import { positiveInt } from '../parse.js';
@@ -12,17 +14,20 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'TCP port (0 picks a free one)', String(DEFAULT_PORT))
     .option('--socket <path>', 'Unix socket path', DEFAULT_SOCKET_PATH)
     .option('--no-socket', 'do not listen on a Unix socket')
+    .option('--socket-group <group>', "group that may also connect to the socket (default: 'missionbus' when cells are set up, so level 3 cells reach the bus)")
     .option('--no-tcp', 'do not listen on TCP (Unix socket only)')
     .option('--store <spec>', "SQLite file, 'memory', or postgres://…", DEFAULT_SQLITE_PATH)
     .option('--body-limit <bytes>', 'largest JSON request body', String(1024 * 1024))
     .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug, trace, silent', 'warn')
-    .action(async (flags: { host: string; port: string; socket: string | false; tcp: boolean; store: string; bodyLimit: string; logLevel: string }) => {
+    .action(async (flags: { host: string; port: string; socket: string | false; socketGroup?: string; tcp: boolean; store: string; bodyLimit: string; logLevel: string }) => {
+      const socketGroup = flags.socketGroup ?? (groupId(CELL_USER) !== undefined ? CELL_USER : undefined);
       const store = await openStore(flags.store);
       const server = await startServer({
         store,
         host: flags.host,
         port: flags.tcp ? positiveInt('--port', flags.port, { allowZero: true }) : null,
         socketPath: flags.socket === false ? null : flags.socket,
+        ...(socketGroup !== undefined && flags.socket !== false ? { socketGroup } : {}),
         bodyLimit: positiveInt('--body-limit', flags.bodyLimit),
         logLevel: flags.logLevel as never,
       });

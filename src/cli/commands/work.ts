@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { addConnectionFlags, connect, type ConnectionFlags } from '../connection.js';
 import { describeAudit, printEvent, printJson, type OutputFlags } from '../output.js';
 import { parseObject, positiveInt } from '../parse.js';
+import { checkpointWorkspace } from '../../workspace/checkpoint.js';
 
 type Flags = ConnectionFlags & OutputFlags;
 
@@ -28,17 +29,20 @@ export function registerWorkCommands(program: Command): void {
     });
 
   addConnectionFlags(program.command('checkpoint'))
-    .description('record a checkpoint of your state (and artifact paths)')
+    .description('record a checkpoint of your state; inside a cell (or with --workspace) its files are captured too')
     .requiredOption('--summary <text>', 'what the checkpoint captures')
     .option('--state <json>', 'state JSON object', '{}')
     .option('--artifact <path...>', 'artifact paths to list in the checkpoint')
+    .option('--workspace <dir>', 'capture this directory\'s files (default inside a cell: MISSIONBUS_WORKSPACE)')
+    .option('--no-files', 'do not capture workspace files, even inside a cell')
     .option('--json', 'machine-readable output')
-    .action(async (flags: Flags & { summary: string; state: string; artifact?: string[] }) => {
-      const event = await connect(flags, { token: true, mission: true }).checkpoint({
-        summary: flags.summary,
-        state: parseObject('--state', flags.state),
-        artifacts: flags.artifact ?? [],
-      });
+    .action(async (flags: Flags & { summary: string; state: string; artifact?: string[]; workspace?: string; files: boolean }) => {
+      const client = connect(flags, { token: true, mission: true });
+      const state = parseObject('--state', flags.state);
+      const workspace = flags.files ? (flags.workspace ?? process.env.MISSIONBUS_WORKSPACE) : undefined;
+      const event = workspace
+        ? await checkpointWorkspace(client, { workspace, summary: flags.summary, state, artifacts: flags.artifact ?? [] })
+        : await client.checkpoint({ summary: flags.summary, state, artifacts: flags.artifact ?? [] });
       printEvent(event, flags);
     });
 
