@@ -59,11 +59,14 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (mission_id, sequence)
    ) WITHOUT ROWID;
    CREATE UNIQUE INDEX events_by_id ON events (mission_id, event_id);
+   -- One row per committed batch: its records as compact arrays, ids first_id..last_id. A row per
+   -- record cost ~30% of durable append throughput.
    CREATE TABLE audit (
      mission_id TEXT NOT NULL,
-     audit_id INTEGER NOT NULL,
+     first_id INTEGER NOT NULL,
+     last_id INTEGER NOT NULL,
      body TEXT NOT NULL,
-     PRIMARY KEY (mission_id, audit_id)
+     PRIMARY KEY (mission_id, first_id)
    ) WITHOUT ROWID;
    CREATE TABLE credentials (
      token_hash TEXT PRIMARY KEY,
@@ -154,9 +157,11 @@ export class SqliteStore extends EventStore {
         'SELECT sequence, event_type, event_id, body FROM events WHERE mission_id = ? AND sequence >= ? ORDER BY sequence LIMIT ?',
       ),
       getEvent: db.prepare<[string, string], StoredEvent>('SELECT sequence, event_type, event_id, body FROM events WHERE mission_id = ? AND event_id = ?'),
-      insertAudit: db.prepare('INSERT INTO audit (mission_id, audit_id, body) VALUES (?, ?, ?)'),
-      readAudit: db.prepare<[string, number, number], { audit_id: number; body: string }>(
-        'SELECT audit_id, body FROM audit WHERE mission_id = ? AND audit_id > ? ORDER BY audit_id LIMIT ?',
+      insertAudit: db.prepare('INSERT INTO audit (mission_id, first_id, last_id, body) VALUES (?, ?, ?, ?)'),
+      // From the batch holding the record after `after`, in order; the caller stops at its limit.
+      readAudit: db.prepare<[{ mission: string; after: number }], { first_id: number; body: string }>(
+        `SELECT first_id, body FROM audit WHERE mission_id = @mission AND first_id >= COALESCE(
+           (SELECT MAX(first_id) FROM audit WHERE mission_id = @mission AND first_id <= @after + 1), 0) ORDER BY first_id`,
       ),
       insertCredential: db.prepare('INSERT OR REPLACE INTO credentials (token_hash, mission_id, participant, created_at) VALUES (?, ?, ?, ?)'),
       findCredential: db.prepare<[string], Credential>('SELECT token_hash, mission_id, participant, created_at FROM credentials WHERE token_hash = ?'),
@@ -259,7 +264,10 @@ export class SqliteStore extends EventStore {
         throw error;
       }
     }
-    for (const record of audit) insertAudit.run(missionId, ++lastAuditId, JSON.stringify(record));
+    if (audit.length > 0) {
+      insertAudit.run(missionId, lastAuditId + 1, lastAuditId + audit.length, JSON.stringify(audit.map(compactAudit)));
+      lastAuditId += audit.length;
+    }
     for (const c of credentials) insertCredential.run(c.token_hash, c.mission_id, c.participant, c.created_at);
     return lastAuditId;
   }
@@ -279,9 +287,15 @@ export class SqliteStore extends EventStore {
   async readAudit(missionId: string, afterId: number, limit: number): Promise<StoredAudit[]> {
     this.assertOpen();
     if (!this.statements.counters.get(missionId)) throw missionNotFound(missionId);
-    return this.statements.readAudit
-      .all(missionId, afterId, limit)
-      .map((row) => ({ ...(JSON.parse(row.body) as AuditRecord), audit_id: row.audit_id }));
+    const records: StoredAudit[] = [];
+    for (const row of this.statements.readAudit.iterate({ mission: missionId, after: afterId })) {
+      (JSON.parse(row.body) as CompactAudit[]).forEach((compact, index) => {
+        const auditId = row.first_id + index;
+        if (auditId > afterId && records.length < limit) records.push(expandAudit(missionId, auditId, compact));
+      });
+      if (records.length >= limit) break;
+    }
+    return records;
   }
 
   async findCredential(tokenHash: string): Promise<Credential | undefined> {
@@ -340,6 +354,17 @@ export class SqliteStore extends EventStore {
   private assertOpen(): void {
     if (this.closed) throw new UnavailableError(`SQLite store '${this.path}' is closed`);
   }
+}
+
+type CompactAudit = [string, AuditRecord['role'], AuditRecord['action'], AuditRecord['outcome'], string | null, string | null, string];
+
+function compactAudit(r: AuditRecord): CompactAudit {
+  return [r.participant, r.role, r.action, r.outcome, r.reason, r.target, r.timestamp];
+}
+
+function expandAudit(missionId: string, auditId: number, c: CompactAudit): StoredAudit {
+  const [participant, role, action, outcome, reason, target, timestamp] = c;
+  return { mission_id: missionId, participant, role, action, outcome, reason, target, timestamp, audit_id: auditId };
 }
 
 function isConstraint(error: unknown): boolean {

@@ -193,6 +193,9 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       );
       assert.ok(log[0]!.audit_id < log[1]!.audit_id && log[1]!.audit_id < log[2]!.audit_id);
       assert.deepEqual(await store.readAudit('m', log[0]!.audit_id, 1), [log[1]]);
+      assert.deepEqual(await store.readAudit('m', log[1]!.audit_id, 5), [log[2]], 'paging from inside a batch');
+      assert.deepEqual(await store.readAudit('m', 0, 2), [log[0], log[1]], 'a limit that ends inside a batch');
+      assert.deepEqual(await store.readAudit('m', log[2]!.audit_id, 5), []);
       const { audit_id: _, ...record } = log[1]!;
       assert.deepEqual(record, audit('m', 'denied'));
     });
