@@ -5,29 +5,14 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { uuidv7 } from '../src/core/ids.js';
-import type { MessageEvent } from '../src/core/events.js';
 import { MissionService } from '../src/service/mission-service.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { StoredEvent } from '../src/store/contract.js';
 import type { CheckpointEvent, HandoffEvent } from '../src/core/events.js';
-import { fmt, median, nowMs, progress, withTempDir, type Report } from './lib.js';
+import { fmt, median, messageRow, nowMs, progress, withTempDir, type Report } from './lib.js';
 
 const WRITERS = 16;
 
-function messageRow(sequence: number): StoredEvent {
-  const id = uuidv7();
-  const event: MessageEvent = {
-    event_type: 'message',
-    sender: 'ezra',
-    sequence,
-    timestamp: new Date().toISOString(),
-    topic: 'progress',
-    payload: { writer: sequence % WRITERS, i: sequence },
-    message_id: id,
-  };
-  return { sequence, event_type: 'message', event_id: id, body: JSON.stringify(event) };
-}
 
 /** Raw baseline: the same event rows into the same table, prepared statement, 1000 per transaction, fsync per commit. */
 async function rawInserts(dir: string, count: number): Promise<number> {
@@ -38,7 +23,7 @@ async function rawInserts(dir: string, count: number): Promise<number> {
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  const rows = Array.from({ length: count }, (_, i) => messageRow(i + 1));
+  const rows = Array.from({ length: count }, (_, i) => messageRowOf(i + 1));
   const insert = db.prepare('INSERT INTO events (mission_id, sequence, event_type, event_id, body) VALUES (?, ?, ?, ?, ?)');
   const writeChunk = db.transaction((chunk: StoredEvent[]) => {
     for (const r of chunk) insert.run('raw', r.sequence, r.event_type, r.event_id, r.body);
@@ -86,7 +71,7 @@ async function resumePacketTimes(dir: string, events: number): Promise<number> {
   // Fill the stream in large batches straight through the store (the append path is measured above).
   for (let next = 4; next <= events; ) {
     const size = Math.min(50_000, events - next + 1);
-    await store.append({ mission_id: 'resume', expected_sequence: next - 1, events: Array.from({ length: size }, (_, i) => messageRow(next + i)), audit: [] });
+    await store.append({ mission_id: 'resume', expected_sequence: next - 1, events: Array.from({ length: size }, (_, i) => messageRowOf(next + i)), audit: [] });
     next += size;
     if (events >= 100_000 && next % 200_000 < 50_000) progress(`filled ${fmt(next - 1)} of ${fmt(events)} events`);
   }
@@ -129,3 +114,5 @@ export async function benchAppend(report: Report): Promise<void> {
     );
   });
 }
+
+const messageRowOf = (sequence: number) => messageRow(sequence, WRITERS);

@@ -2,6 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { uuidv7 } from '../src/core/ids.js';
+import type { MessageEvent } from '../src/core/events.js';
+import type { StoredEvent } from '../src/store/contract.js';
 
 export type Report = (line: string) => void;
 
@@ -34,4 +37,19 @@ export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximu
 /** Prints progress on stderr (kept off the report lines on stdout). */
 export function progress(message: string): void {
   process.stderr.write(`  … ${message}\n`);
+}
+
+/** A message event as the store receives it, with the sequence and a writer number in its payload. */
+export function messageRow(sequence: number, writers: number): StoredEvent {
+  const id = uuidv7();
+  const event: MessageEvent = {
+    event_type: 'message',
+    sender: 'ezra',
+    sequence,
+    timestamp: new Date().toISOString(),
+    topic: 'progress',
+    payload: { writer: sequence % writers, i: sequence },
+    message_id: id,
+  };
+  return { sequence, event_type: 'message', event_id: id, body: JSON.stringify(event) };
 }

@@ -12,12 +12,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { uuidv7 } from '../src/core/ids.js';
-import type { MessageEvent } from '../src/core/events.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { BenchReply, BenchRequest, RunResult } from './postgres-instance.js';
-import { fmt, nowMs, progress, type Report } from './lib.js';
+import { fmt, messageRow, nowMs, progress, type Report } from './lib.js';
 
 const POSTGRES_URL = process.env.MISSIONBUS_BENCH_POSTGRES_URL ?? process.env.MISSIONBUS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CHILD = fileURLToPath(new URL('./postgres-instance.ts', import.meta.url));
@@ -31,19 +29,6 @@ const WARMUP_MS = 1500;
 const DURATION_MS = 5000;
 const RAW_ROWS = 200_000;
 
-function messageRow(sequence: number): { sequence: number; event_type: string; event_id: string; body: string } {
-  const id = uuidv7();
-  const event: MessageEvent = {
-    event_type: 'message',
-    sender: 'ezra',
-    sequence,
-    timestamp: new Date().toISOString(),
-    topic: 'progress',
-    payload: { writer: sequence % WRITERS_PER_INSTANCE, i: sequence },
-    message_id: id,
-  };
-  return { sequence, event_type: 'message', event_id: id, body: JSON.stringify(event) };
-}
 
 /** Raw baseline: the store's own events table, one multi-row INSERT of 1000 rows per transaction. */
 async function rawInserts(schema: string, connections: number): Promise<number> {
@@ -59,7 +44,7 @@ async function rawInserts(schema: string, connections: number): Promise<number> 
   const missions = clients.map((_, c) => `raw-${connections}-${c}`);
   await clients[0]!.query(`INSERT INTO ${s}.missions (mission_id, header, title, created_at) SELECT unnest($1::text[]), '{}', '', ''`, [missions]);
   const chunks = clients.map(() => {
-    const rows = Array.from({ length: perConnection }, (_, i) => messageRow(i + 1));
+    const rows = Array.from({ length: perConnection }, (_, i) => messageRowOf(i + 1));
     return Array.from({ length: perConnection / 1000 }, (_, k) => rows.slice(k * 1000, (k + 1) * 1000));
   });
   const start = nowMs();
@@ -205,3 +190,5 @@ export async function benchPostgres(report: Report): Promise<void> {
     await PostgresStore.dropSchema(POSTGRES_URL, schema);
   }
 }
+
+const messageRowOf = (sequence: number) => messageRow(sequence, WRITERS_PER_INSTANCE);
