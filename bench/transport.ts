@@ -1,37 +1,151 @@
 /**
  * The bus over its network edge against NATS JetStream on 127.0.0.1:4222, measured in the same run:
- * sequential publishes (each acknowledged after fsync on our side) vs JetStream synchronous publish,
- * pipelined publishes vs JetStream asynchronous publish with a window of 1000, and publish-to-delivery
- * latency with 100 live WebSocket subscribers at 1,000 events/s.
+ * (a) one client publishing sequentially, each publish awaited (ours acknowledged after fsync) vs
+ * JetStream synchronous publish; (b) pipelined publishing with a window of 1000 vs JetStream
+ * asynchronous publish with the same window; (c) publish-to-delivery latency with 100 live WebSocket
+ * subscribers at 1,000 events/s.
+ *
+ * The bus server runs in its own process (bench/bus-child.ts), as nats-server does; this process holds
+ * the publishing clients, and the 100 subscribers of (c) run in further processes (two by default).
+ * Publishing goes over the publish channel (one WebSocket per publisher). Throughput is measured in
+ * alternating rounds (MISSIONBUS_BENCH_ROUNDS, default 3) and the median is reported, because the
+ * machine may be shared.
  *
  * JetStream's file store acknowledges before fsync by default (it syncs every 2 minutes); our acks wait
- * for fsync. The comparison is reported as is, with that difference named.
+ * for fsync. The comparison is reported as is, with that difference named, next to the fsync floor of
+ * this disk and the bus with durability 'normal' (acknowledged before fsync, like JetStream).
+ *
+ * Tuning and profiling: MISSIONBUS_BENCH_TRANSPORT_ONLY=throughput|latency runs one part;
+ * MISSIONBUS_BENCH_SUBSCRIBER_PROCESSES (default 2) and MISSIONBUS_BENCH_SUBSCRIBER=sdk|raw (the SDK's
+ * subscription, default, or bare WebSockets) shape (c); MISSIONBUS_BENCH_PROF=<dir> makes the child
+ * processes write CPU profiles there (run this process under `node --cpu-prof --import tsx
+ * bench/run.ts transport` for its own).
  */
-import { connect as natsConnect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, StorageType, type JetStreamClient } from '@nats-io/jetstream';
 import { MissionClient } from '../src/client/client.js';
-import { startServer } from '../src/server/server.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import { fmt, nowMs, percentile, progress, withTempDir, type Report } from './lib.js';
+import type { BusReply, BusRequest } from './bus-child.js';
+import { fmt, median, nowMs, percentile, progress, withTempDir, type Report } from './lib.js';
 
 const SEQUENTIAL = 3_000;
 const PIPELINED = 30_000;
 const WINDOW = 1_000;
+const SUBSCRIBERS = 100;
+const SUBSCRIBER_PROCESSES = Number(process.env.MISSIONBUS_BENCH_SUBSCRIBER_PROCESSES ?? 2);
+const SUBSCRIBER_CLIENT = (process.env.MISSIONBUS_BENCH_SUBSCRIBER ?? 'sdk') as 'sdk' | 'raw';
+const RATE = 1_000;
+const LATENCY_SECONDS = 5;
+const ROUNDS = Number(process.env.MISSIONBUS_BENCH_ROUNDS ?? 3);
+const PROFILE_DIR = process.env.MISSIONBUS_BENCH_PROF;
+const ONLY = process.env.MISSIONBUS_BENCH_TRANSPORT_ONLY as 'throughput' | 'latency' | undefined;
+const CHILD = fileURLToPath(new URL('./bus-child.ts', import.meta.url));
+const NATS_HINT =
+  'start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server';
 
-async function busSetup(dir: string, name: string) {
-  const server = await startServer({ store: new SqliteStore(join(dir, `${name}.db`)), port: 0, socketPath: null, logLevel: 'silent' });
-  const created = await new MissionClient({ url: server.url! }).createMission({ mission_id: 'bench', lead: { name: 'timmy' } });
-  const lead = new MissionClient({ url: server.url!, token: created.token, missionId: 'bench' });
-  const writerToken = (await lead.addParticipant('ezra', 'write')).token;
-  const readerToken = (await lead.addParticipant('reader', 'read')).token;
-  return {
-    server,
-    writer: new MissionClient({ url: server.url!, token: writerToken, missionId: 'bench' }),
-    reader: () => new MissionClient({ url: server.url!, token: readerToken, missionId: 'bench' }),
-  };
+/** A bench/bus-child.ts process, answering each request over IPC. */
+class Child {
+  private readonly process: ChildProcess;
+  private readonly exited: Promise<unknown>;
+  private readonly replies: BusReply[] = [];
+  private waiter: { resolve: (reply: BusReply) => void; reject: (error: Error) => void } | undefined;
+  private gone = false;
+
+  constructor(role: 'server' | 'subscribers') {
+    const execArgv = ['--import', 'tsx', ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])];
+    this.process = fork(CHILD, [role], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.process.on('message', (reply: BusReply) => {
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      if (waiter) reply.kind === 'failed' ? waiter.reject(new Error(reply.message)) : waiter.resolve(reply);
+      else this.replies.push(reply);
+    });
+    // A request racing the child's own exit fails with EPIPE; the exit then settles it.
+    this.process.on('error', () => undefined);
+    this.exited = new Promise((resolve) =>
+      this.process.once('exit', (code) => {
+        this.gone = true;
+        this.waiter?.reject(new Error(`the ${role} process exited with code ${code}`));
+        this.waiter = undefined;
+        resolve(code);
+      }),
+    );
+  }
+
+  next(): Promise<BusReply> {
+    const queued = this.replies.shift();
+    if (queued) return queued.kind === 'failed' ? Promise.reject(new Error(queued.message)) : Promise.resolve(queued);
+    if (this.gone) return Promise.reject(new Error('the child process is gone'));
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  async request(request: BusRequest): Promise<BusReply> {
+    if (this.gone || !this.process.connected) throw new Error('the child process is gone');
+    this.process.send(request);
+    return this.next();
+  }
+
+  /** Asks the child to finish and waits for it to exit; returns its last reply. */
+  async close(): Promise<BusReply | undefined> {
+    const reply = await this.request({ op: 'close' }).catch(() => undefined);
+    await this.exited;
+    return reply;
+  }
 }
 
+interface BusClients {
+  url: string;
+  missionId: string;
+  readerToken: string;
+  writer: MissionClient;
+}
+
+/** The bus server in its own process. */
+class Bus {
+  private closed: Promise<{ framesEncoded: number; cpuMs: number } | undefined> | undefined;
+
+  private constructor(
+    private readonly child: Child,
+    readonly clients: BusClients,
+  ) {}
+
+  static async start(dir: string, name: string, durability: 'full' | 'normal'): Promise<Bus> {
+    const child = new Child('server');
+    await child.next(); // ready
+    const started = await child.request({ op: 'start', dir, name, durability });
+    if (started.kind !== 'started') throw new Error(`unexpected reply ${started.kind}`);
+    const writer = new MissionClient({ url: started.url, token: started.writer, missionId: started.missionId });
+    return new Bus(child, { url: started.url, missionId: started.missionId, readerToken: started.reader, writer });
+  }
+
+  /** Cumulative CPU time, event-loop busy time and live frames encoded (one per committed batch) of the server. */
+  async stats(): Promise<Extract<BusReply, { kind: 'stats' }>> {
+    const reply = await this.child.request({ op: 'stats' });
+    if (reply.kind !== 'stats') throw new Error(`unexpected reply ${reply.kind}`);
+    return reply;
+  }
+
+  /** Durations (ms) of the store appends since the last call: how long commits took to become durable. */
+  async appends(): Promise<number[]> {
+    const reply = await this.child.request({ op: 'appends' });
+    return reply.kind === 'appends' ? reply.durations : [];
+  }
+
+  /** Stops the server; returns its live frames encoded (one per committed batch) and its CPU time. */
+  close(): Promise<{ framesEncoded: number; cpuMs: number } | undefined> {
+    this.closed ??= (async () => {
+      this.clients.writer.close();
+      const reply = await this.child.close();
+      return reply?.kind === 'closed' ? reply : undefined;
+    })();
+    return this.closed;
+  }
+}
+
+/** Keeps `window` sends in flight until `total` are done; returns sends per second. */
 async function windowed(total: number, window: number, send: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
   const start = nowMs();
@@ -43,89 +157,190 @@ async function windowed(total: number, window: number, send: (i: number) => Prom
   return total / ((nowMs() - start) / 1000);
 }
 
-async function natsRates(): Promise<{ sync: number; async: number } | string> {
-  let nc;
+async function sequential(total: number, send: (i: number) => Promise<unknown>): Promise<number> {
+  const start = nowMs();
+  for (let i = 0; i < total; i++) await send(i);
+  return total / ((nowMs() - start) / 1000);
+}
+
+interface Rates {
+  sync: number[];
+  async: number[];
+  /** Bus only: how long each sequential publish's commit took to become durable in the store (ms). */
+  commits?: number[];
+  /** Bus only: the fsync floor measured in the same rounds (commits/s). */
+  floor?: number[];
+}
+
+interface JetStream {
+  js: JetStreamClient;
+  subject: string;
+  done(): Promise<void>;
+}
+
+async function openJetStream(): Promise<JetStream | string> {
+  let nc: NatsConnection;
   try {
     nc = await natsConnect({ servers: '127.0.0.1:4222', timeout: 2000 });
   } catch (error) {
-    return `NATS not reachable on 127.0.0.1:4222 (${(error as Error).message}); start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`;
+    return `NATS not reachable on 127.0.0.1:4222 (${(error as Error).message}); ${NATS_HINT}`;
   }
-  try {
-    const jsm = await jetstreamManager(nc);
-    const name = `missionbus_bench_${process.pid}`;
-    await jsm.streams.add({ name, subjects: [`${name}.>`], storage: StorageType.File });
-    const js = jetstream(nc);
-    const payload = new TextEncoder().encode(JSON.stringify({ topic: 'progress', payload: { pct: 40 } }));
-    const start = nowMs();
-    for (let i = 0; i < SEQUENTIAL; i++) await js.publish(`${name}.m`, payload);
-    const sync = SEQUENTIAL / ((nowMs() - start) / 1000);
-    const asyncRate = await windowed(PIPELINED, WINDOW, () => js.publish(`${name}.m`, payload));
-    await jsm.streams.delete(name);
-    return { sync, async: asyncRate };
-  } finally {
-    await nc.close();
-  }
+  const jsm = await jetstreamManager(nc);
+  const name = `missionbus_bench_${process.pid}`;
+  await jsm.streams.add({ name, subjects: [`${name}.>`], storage: StorageType.File });
+  return {
+    js: jetstream(nc),
+    subject: `${name}.m`,
+    done: async () => {
+      await jsm.streams.delete(name);
+      await nc.close();
+    },
+  };
 }
 
-async function latency(dir: string, report: Report): Promise<void> {
-  const bus = await busSetup(dir, 'latency');
-  try {
-    const subscribers = 100;
-    const rate = 1_000;
-    const seconds = 5;
-    const delays: number[] = [];
-    const last = (await bus.writer.mission()).last_sequence;
-    const subs = Array.from({ length: subscribers }, () => bus.reader().subscribe({ from: last + 1 }));
-    const expected = rate * seconds;
-    const consuming = subs.map(async (sub) => {
-      let seen = 0;
-      for await (const event of sub) {
-        if (event.event_type === 'message') delays.push(nowMs() - (event.payload.sent as number));
-        if (++seen >= expected) break;
-      }
-      sub.close();
-    });
-    await new Promise((resolve) => setTimeout(resolve, 500)); // let every subscriber connect
-    const start = nowMs();
-    const sends: Array<Promise<unknown>> = [];
-    for (let i = 0; i < expected; i++) {
-      const due = start + (i * 1000) / rate;
-      const wait = due - nowMs();
-      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-      sends.push(bus.writer.publish('tick', { i, sent: nowMs() }));
+/**
+ * One client publishing sequentially and then pipelined, alternating with JetStream (and, with `dir`,
+ * the fsync floor), `ROUNDS` times.
+ */
+async function throughput(bus: Bus, jetStream: JetStream | undefined, nats: Rates | undefined, dir?: string): Promise<Rates> {
+  const ours: Rates = { sync: [], async: [], commits: [], floor: [] };
+  const publisher = bus.clients.writer.publisher({ window: WINDOW });
+  await sequential(200, () => publisher.publish('warmup', { pct: 40 }));
+  const payload = new TextEncoder().encode(JSON.stringify({ topic: 'progress', payload: { pct: 40 } }));
+  for (let round = 1; round <= ROUNDS; round++) {
+    if (jetStream && nats) {
+      progress(`round ${round}/${ROUNDS}: JetStream ${fmt(SEQUENTIAL)} sync publishes, ${fmt(PIPELINED)} async (window ${WINDOW})`);
+      nats.sync.push(await sequential(SEQUENTIAL, () => jetStream.js.publish(jetStream.subject, payload)));
+      nats.async.push(await windowed(PIPELINED, WINDOW, () => jetStream.js.publish(jetStream.subject, payload)));
     }
-    await Promise.all(sends);
-    await Promise.all(consuming);
-    report(
-      `publish-to-delivery, ${subscribers} WebSocket subscribers at ${rate} events/s for ${seconds} s: p50 ${fmt(percentile(delays, 50), 2)} ms, p99 ${fmt(percentile(delays, 99), 2)} ms over ${fmt(delays.length)} deliveries (target p99 < 10 ms)`,
-    );
-  } finally {
-    await bus.server.close();
+    if (dir) {
+      progress(`round ${round}/${ROUNDS}: fsync floor, ${fmt(SEQUENTIAL)} sequential single-row SQLite commits (WAL, synchronous=FULL)`);
+      ours.floor!.push(fsyncFloor(dir, round));
+    }
+    progress(`round ${round}/${ROUNDS}: bus ${fmt(SEQUENTIAL)} sequential publishes, ${fmt(PIPELINED)} pipelined (window ${WINDOW})`);
+    await bus.appends();
+    ours.sync.push(await sequential(SEQUENTIAL, () => publisher.publish('progress', { pct: 40 })));
+    ours.commits!.push(...(await bus.appends()));
+    ours.async.push(await windowed(PIPELINED, WINDOW, () => publisher.publish('progress', { pct: 40 })));
   }
+  await publisher.drain();
+  return ours;
+}
+
+/**
+ * The most any design can reach that fsyncs once per sequential publish on this disk: single-row
+ * SQLite transactions in WAL mode with synchronous=FULL, back to back, nothing else.
+ */
+function fsyncFloor(dir: string, round: number): number {
+  const db = new Database(join(dir, `floor-${round}.db`));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+  const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
+  const body = JSON.stringify({ topic: 'progress', payload: { pct: 40 } });
+  const start = nowMs();
+  for (let i = 0; i < SEQUENTIAL; i++) insert.run(body);
+  const rate = SEQUENTIAL / ((nowMs() - start) / 1000);
+  db.close();
+  return rate;
+}
+
+/** Publish-to-delivery with `SUBSCRIBERS` subscribers spread over `SUBSCRIBER_PROCESSES` processes. */
+async function latency(bus: Bus, report: Report): Promise<void> {
+  const { url, missionId, readerToken, writer } = bus.clients;
+  const publisher = writer.publisher({ window: WINDOW });
+  const from = (await publisher.publish('warmup', {})).sequence + 1;
+  const expected = RATE * LATENCY_SECONDS;
+  const groups = Array.from({ length: SUBSCRIBER_PROCESSES }, () => new Child('subscribers'));
+  const delivered = await Promise.all(
+    groups.map(async (group, g) => {
+      await group.next(); // ready
+      const subscribers = Math.floor(SUBSCRIBERS / SUBSCRIBER_PROCESSES) + (g < SUBSCRIBERS % SUBSCRIBER_PROCESSES ? 1 : 0);
+      const subscribed = await group.request({ op: 'subscribe', url, token: readerToken, missionId, from, subscribers, expected, client: SUBSCRIBER_CLIENT });
+      if (subscribed.kind !== 'subscribed') throw new Error(`unexpected reply ${subscribed.kind}`);
+      return () => group.next();
+    }),
+  );
+  const results = delivered.map((next) => next());
+  const ackDelays: number[] = [];
+  const cpuFrom = process.cpuUsage();
+  const serverFrom = await bus.stats();
+  await bus.appends();
+  const start = nowMs();
+  const sends: Array<Promise<unknown>> = [];
+  for (let i = 0; i < expected; i++) {
+    const due = start + (i * 1000) / RATE;
+    const wait = due - nowMs();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const sent = nowMs();
+    sends.push(publisher.publish('tick', { i, sent }).then(() => ackDelays.push(nowMs() - sent)));
+  }
+  await Promise.all(sends);
+  const replies = await Promise.all(results);
+  const delays = replies.flatMap((reply) => (reply.kind === 'delivered' ? reply.delays : []));
+  const subscribersCpuMs = replies.reduce((sum, reply) => sum + (reply.kind === 'delivered' ? reply.cpuMs : 0), 0);
+  const serverTo = await bus.stats();
+  const commits = await bus.appends();
+  const elapsed = (nowMs() - start) / 1000;
+  const cpu = process.cpuUsage(cpuFrom);
+  await publisher.drain();
+  await Promise.all(groups.map((group) => group.close()));
+  await bus.close();
+  const percent = (ms: number) => `${fmt(ms / 10 / elapsed)}%`;
+  const ms = (values: number[], p: number) => `${fmt(percentile(values, p), 2)} ms`;
+  report(
+    `(c) publish-to-delivery, ${SUBSCRIBERS} WebSocket subscribers (${SUBSCRIBER_CLIENT === 'sdk' ? 'SDK subscriptions' : 'bare WebSockets'} in ${SUBSCRIBER_PROCESSES} processes) at ${fmt(RATE)} events/s for ${LATENCY_SECONDS} s, ` +
+      `publisher on the publish channel, fsync'd: p50 ${ms(delays, 50)}, p99 ${ms(delays, 99)}, max ${fmt(delays.reduce((a, b) => Math.max(a, b), 0), 2)} ms ` +
+      `over ${fmt(delays.length)} deliveries (target p99 < 10 ms); publish-to-ack p50 ${ms(ackDelays, 50)}, p99 ${ms(ackDelays, 99)}; ` +
+      `${fmt((serverTo.framesEncoded - serverFrom.framesEncoded) / elapsed)} commits/s fanned out, each durable after p50 ${ms(commits, 50)}, p99 ${ms(commits, 99)} in the store; ` +
+      `server event loop busy ${percent(serverTo.busyMs - serverFrom.busyMs)}, ` +
+      `server CPU ${percent(serverTo.cpuMs - serverFrom.cpuMs)}, subscriber processes CPU ${percent(subscribersCpuMs)}, publisher process CPU ${percent((cpu.user + cpu.system) / 1000)}`,
+  );
 }
 
 export async function benchTransport(report: Report): Promise<void> {
   await withTempDir('missionbus-bench-transport-', async (dir) => {
-    progress('NATS JetStream publishes (sync, then async window 1000)');
-    const nats = await natsRates();
-    if (typeof nats === 'string') report(`JetStream comparison skipped: ${nats}`);
-    else report(`JetStream file stream: sync publish ${fmt(nats.sync)} msgs/s, async window ${WINDOW}: ${fmt(nats.async)} msgs/s (baseline; acks not fsync'd by default)`);
-
-    progress(`bus: ${SEQUENTIAL} sequential publishes, then ${PIPELINED} pipelined (window ${WINDOW})`);
-    const bus = await busSetup(dir, 'throughput');
-    try {
-      let start = nowMs();
-      for (let i = 0; i < SEQUENTIAL; i++) await bus.writer.publish('progress', { pct: 40 });
-      const sequential = SEQUENTIAL / ((nowMs() - start) / 1000);
-      start = nowMs();
-      const pipelined = await windowed(PIPELINED, WINDOW, () => bus.writer.publish('progress', { pct: 40 }));
-      const ratio = (ours: number, theirs: number | undefined) => (theirs ? ` = ${fmt(ours / theirs, 2)}x JetStream` : '');
-      report(`bus sequential publish, fsync'd ack each: ${fmt(sequential)} events/s${ratio(sequential, typeof nats === 'string' ? undefined : nats.sync)} (target >= 1.0x)`);
-      report(`bus pipelined publish, window ${WINDOW}: ${fmt(pipelined)} events/s${ratio(pipelined, typeof nats === 'string' ? undefined : nats.async)} (target >= 2.0x)`);
-    } finally {
-      await bus.server.close();
+    const all = (rates: number[]) => `[${rates.map((r) => fmt(r)).join(', ')}]`;
+    const ratio = (mine: number[], theirs: number[]) => (theirs.length ? ` = ${fmt(median(mine) / median(theirs), 2)}x JetStream` : '');
+    if (ONLY !== 'latency') {
+      const opened = await openJetStream();
+      const jetStream = typeof opened === 'string' ? undefined : opened;
+      if (typeof opened === 'string') report(`JetStream comparison skipped: ${opened}`);
+      const nats: Rates = { sync: [], async: [] };
+      try {
+        const full = await Bus.start(dir, 'full', 'full');
+        const ours = await throughput(full, jetStream, nats, dir).finally(() => full.close());
+        const floor = median(ours.floor!);
+        progress("the same with durability 'normal'");
+        const normal = await Bus.start(dir, 'normal', 'normal');
+        const relaxed = await throughput(normal, undefined, undefined).finally(() => normal.close());
+        if (jetStream) {
+          report(
+            `JetStream file stream, median of ${ROUNDS}: sync publish ${fmt(median(nats.sync))} msgs/s ${all(nats.sync)}, ` +
+              `async window ${WINDOW}: ${fmt(median(nats.async))} msgs/s ${all(nats.async)} (baseline; its acks are not fsync'd by default)`,
+          );
+        }
+        report(
+          `(a) bus sequential publish, publish channel, fsync'd ack each, median of ${ROUNDS}: ${fmt(median(ours.sync))} events/s ${all(ours.sync)}` +
+            `${ratio(ours.sync, nats.sync)} (target >= 1.0x); a publish takes ${fmt(1000 / median(ours.sync), 2)} ms, of which its store commit ${fmt(median(ours.commits!), 2)} ms (median); ` +
+            `fsync floor of this disk, same rounds: ${fmt(floor)} commits/s ${all(ours.floor!)} = ${fmt(floor / median(nats.sync.length ? nats.sync : [NaN]), 2)}x JetStream sync; the bus reaches ${fmt(median(ours.sync) / floor, 2)}x of the floor`,
+        );
+        report(
+          `(b) bus pipelined publish, publish channel, window ${WINDOW}, fsync'd acks, median of ${ROUNDS}: ${fmt(median(ours.async))} events/s ${all(ours.async)}` +
+            `${ratio(ours.async, nats.async)} (target >= 2.0x)`,
+        );
+        report(
+          `same with durability 'normal' (acked before fsync, as JetStream by default), median of ${ROUNDS}: sequential ${fmt(median(relaxed.sync))} events/s ${all(relaxed.sync)}` +
+            `${ratio(relaxed.sync, nats.sync)}, pipelined ${fmt(median(relaxed.async))} events/s ${all(relaxed.async)}${ratio(relaxed.async, nats.async)}`,
+        );
+      } finally {
+        await jetStream?.done();
+      }
     }
-    progress('latency with 100 subscribers');
-    await latency(dir, report);
+    if (ONLY !== 'throughput') {
+      progress(`latency with ${SUBSCRIBERS} subscribers`);
+      const bus = await Bus.start(dir, 'latency', 'full');
+      await latency(bus, report).finally(() => bus.close());
+    }
   });
 }

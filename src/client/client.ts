@@ -35,6 +35,7 @@ import type {
   MissionView,
   Whoami,
 } from '../server/wire.js';
+import { MissionPublisher, type PublisherOptions } from './publisher.js';
 import { MissionSubscription, type SubscribeOptions } from './subscription.js';
 import { Transport, withQuery, type RequestSpec } from './transport.js';
 
@@ -155,7 +156,9 @@ export class MissionClient {
   /** Like `publish`, and tells whether the message is new or an idempotent replay. */
   async publishResult(topic: string, payload: JsonObject, options: { messageId?: string } = {}): Promise<PublishResult> {
     const json = { topic, payload, ...(options.messageId !== undefined ? { message_id: options.messageId } : {}) };
-    const { status, body } = await this.transport.json<MessageEvent>(this.spec({ method: 'POST', path: this.path('/messages'), json }));
+    // With a message_id a repeat returns the first event, so the transport may send it again after a dropped connection.
+    const idempotent = options.messageId !== undefined;
+    const { status, body } = await this.transport.json<MessageEvent>(this.spec({ method: 'POST', path: this.path('/messages'), json, idempotent }));
     return { event: body, created: status === 201 };
   }
 
@@ -216,7 +219,7 @@ export class MissionClient {
   /** Uploads bytes by content (needs `checkpoint`); returns their sha256 for a checkpoint's `files`. */
   async putBlob(bytes: Uint8Array): Promise<BlobRef> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    return this.call({ method: 'PUT', path: this.path(`/blobs/${sha256}`), bytes });
+    return this.call({ method: 'PUT', path: this.path(`/blobs/${sha256}`), bytes, idempotent: true });
   }
 
   async getBlob(sha256: string): Promise<Uint8Array> {
@@ -236,15 +239,31 @@ export class MissionClient {
   subscribe(options: SubscribeOptions = {}): MissionSubscription {
     const base = this.path('/ws');
     const token = this.requireToken();
-    const endpoint = this.transport.endpoint;
     return new MissionSubscription((from) => {
-      const path = withQuery(base, { from });
-      const url = endpoint.kind === 'unix' ? `ws+unix://${endpoint.socketPath}:${path}` : `${endpoint.origin.replace(/^http/, 'ws')}${path}`;
+      const url = this.webSocketUrl(withQuery(base, { from }));
       return new WebSocket(url, { headers: { Authorization: `Bearer ${token}` }, perMessageDeflate: false, handshakeTimeout: 10_000 });
     }, options);
   }
 
+  /**
+   * A publisher over the publish channel (one WebSocket): many publishes in flight, each resolved once
+   * durable, resent after a reconnect without duplicates. `close()` or `drain()` it when done.
+   */
+  publisher(options: PublisherOptions = {}): MissionPublisher {
+    const url = this.webSocketUrl(this.path('/publish'));
+    const token = this.requireToken();
+    return new MissionPublisher(
+      () => new WebSocket(url, { headers: { Authorization: `Bearer ${token}` }, perMessageDeflate: false, handshakeTimeout: 10_000 }),
+      options,
+    );
+  }
+
   // ---- plumbing ----
+
+  private webSocketUrl(path: string): string {
+    const endpoint = this.transport.endpoint;
+    return endpoint.kind === 'unix' ? `ws+unix://${endpoint.socketPath}:${path}` : `${endpoint.origin.replace(/^http/, 'ws')}${path}`;
+  }
 
   private path(suffix = ''): string {
     if (!this.missionId) throw new InvalidInputError('this client has no missionId; pass { missionId } or use withToken(token, missionId)');

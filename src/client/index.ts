@@ -8,6 +8,7 @@ export {
   type CellExitedRequest,
   type PublishResult,
 } from './client.js';
+export { MissionPublisher, type PublisherOptions, type PublisherStatus, type PublishOptions } from './publisher.js';
 export { MissionSubscription, type SubscribeOptions, type SubscriptionStatus } from './subscription.js';
 export { parseEndpoint, type Endpoint } from './transport.js';
 export type {

@@ -8,6 +8,9 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { resolve } from 'node:path';
 import { errorFromWire, InvalidInputError, UnavailableError } from '../core/errors.js';
 
+/** Idle keep-alive sockets are closed after this long, or a second before the server's announced timeout if that is sooner. */
+const IDLE_SOCKET_TIMEOUT_MS = 30_000;
+
 export type Endpoint =
   | { kind: 'tcp'; origin: string; secure: boolean }
   | { kind: 'unix'; socketPath: string };
@@ -40,6 +43,12 @@ export interface RequestSpec {
   token?: string;
   /** Default 30 s. */
   timeoutMs?: number;
+  /**
+   * Sending the request twice has the effect of sending it once (a publish with a message_id, a blob
+   * upload). Only such requests, and GETs, are sent again when a reused keep-alive connection fails
+   * under them. Default false.
+   */
+  idempotent?: boolean;
 }
 
 export interface Response {
@@ -54,10 +63,10 @@ export class Transport {
 
   constructor(url: string) {
     this.endpoint = parseEndpoint(url);
-    this.agent =
-      this.endpoint.kind === 'tcp' && this.endpoint.secure
-        ? new HttpsAgent({ keepAlive: true })
-        : new HttpAgent({ keepAlive: true });
+    // With a `timeout`, the agent closes an idle socket before the server's announced keep-alive timeout
+    // (Keep-Alive: timeout=N, minus a margin) instead of reusing one the server is about to close.
+    const options = { keepAlive: true, timeout: IDLE_SOCKET_TIMEOUT_MS };
+    this.agent = this.endpoint.kind === 'tcp' && this.endpoint.secure ? new HttpsAgent(options) : new HttpAgent(options);
   }
 
   /** Sends a request; resolves on 2xx, rejects with a typed error otherwise. */
@@ -79,15 +88,18 @@ export class Transport {
 
   private async send(spec: RequestSpec): Promise<Response> {
     try {
-      return await this.sendOnce(spec);
+      return await this.sendOnce(spec, this.agent);
     } catch (error) {
-      // The server may close an idle keep-alive connection just as we reuse it; it never saw the request.
-      if (error instanceof StaleSocketError) return this.sendOnce(spec);
-      throw error;
+      if (!(error instanceof StaleSocketError)) throw error;
+      // A reused keep-alive connection failed. The server may have closed it while idle and never seen the
+      // request — or it may have died after acting on it: only a request that is safe to repeat is sent
+      // again, on a fresh connection (another pooled one may be just as dead).
+      if (spec.method !== 'GET' && !spec.idempotent) throw error.unavailable;
+      return this.sendOnce(spec, false);
     }
   }
 
-  private sendOnce(spec: RequestSpec): Promise<Response> {
+  private sendOnce(spec: RequestSpec, agent: HttpAgent | false): Promise<Response> {
     const path = withQuery(spec.path, spec.query);
     const payload = spec.json !== undefined ? Buffer.from(JSON.stringify(spec.json)) : spec.bytes ? Buffer.from(spec.bytes) : undefined;
     const headers: Record<string, string> = { Accept: 'application/json' };
@@ -106,16 +118,13 @@ export class Transport {
       };
       const req =
         endpoint.kind === 'unix'
-          ? httpRequest({ socketPath: endpoint.socketPath, path, method: spec.method, headers, agent: this.agent }, onResponse)
-          : (endpoint.secure ? httpsRequest : httpRequest)(
-              new URL(path, endpoint.origin),
-              { method: spec.method, headers, agent: this.agent },
-              onResponse,
-            );
+          ? httpRequest({ socketPath: endpoint.socketPath, path, method: spec.method, headers, agent }, onResponse)
+          : (endpoint.secure ? httpsRequest : httpRequest)(new URL(path, endpoint.origin), { method: spec.method, headers, agent }, onResponse);
       req.setTimeout(spec.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer within ${spec.timeoutMs ?? 30_000} ms`)));
       req.on('error', (error: NodeJS.ErrnoException) => {
+        const failure = unavailable(error, endpoint);
         const stale = req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
-        reject(stale ? new StaleSocketError() : unavailable(error, endpoint));
+        reject(stale ? new StaleSocketError(failure) : failure);
       });
       req.end(payload);
     });
@@ -145,7 +154,12 @@ export function wireError(response: { status: number; body: Buffer }): Error {
   return new UnavailableError(`the server answered ${response.status} without a missionbus error body`, { status: response.status });
 }
 
-class StaleSocketError extends Error {}
+/** A reused keep-alive connection failed under a request; `unavailable` is what the caller is told if it is not sent again. */
+class StaleSocketError extends Error {
+  constructor(readonly unavailable: UnavailableError) {
+    super(unavailable.message);
+  }
+}
 
 function unavailable(error: Error, endpoint: Endpoint): UnavailableError {
   const where = endpoint.kind === 'unix' ? `unix:${endpoint.socketPath}` : endpoint.origin;

@@ -7,11 +7,12 @@ import type { Limits } from './limits.js';
 import { roleSchema, isolationProfileSchema } from './profiles.js';
 import type { JsonObject } from './events.js';
 
-// Control characters in names make logs and terminals lie about who did what.
-const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+// Control characters in names make logs and terminals lie about who did what. A lone surrogate is not
+// Unicode: stores write UTF-8, which turns it into U+FFFD, so two names would become one identity.
+const NO_CONTROL = /^(?:[^\u0000-\u001f\u007f\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
 
 export const boundedName = (max: number) =>
-  z.string().min(1, 'must not be empty').max(max).regex(NO_CONTROL, 'must not contain control characters');
+  z.string().min(1, 'must not be empty').max(max).regex(NO_CONTROL, 'must not contain control characters or lone surrogates');
 
 /**
  * A path inside a workspace: relative, `/`-separated, no `.`/`..`/empty segments, no backslash, NUL or
@@ -136,7 +137,7 @@ const wireId = z.string().min(1).max(256);
 const sequence = z.coerce.number().int().positive();
 
 export const participantDictSchema = z.object({
-  name: z.string().min(1).max(256),
+  name: boundedName(256),
   role: roleSchema,
   metadata: anyJsonObject.default({}),
 });
@@ -158,7 +159,7 @@ export const wireEventSchema = z.discriminatedUnion('event_type', [
     summary: z.string(),
     state: anyJsonObject.default({}),
     artifacts: z.array(z.string()).default([]),
-    files: z.array(z.object({ path: z.string(), size: z.number().int().nonnegative(), sha256: z.string() })).optional(),
+    files: z.array(z.object({ path: workspacePath, size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })).optional(),
     checkpoint_id: wireId.optional(),
     checkpointId: wireId.optional(),
   }),
@@ -216,7 +217,7 @@ export const wireEventSchema = z.discriminatedUnion('event_type', [
 ]);
 
 export const missionDictSchema = z.object({
-  mission_id: z.string().min(1).max(256),
+  mission_id: boundedName(256),
   title: z.string().default(''),
   config: z.unknown().optional(),
   participants: z.record(z.string(), participantDictSchema).default({}),

@@ -60,12 +60,22 @@ function discard(req: IncomingMessage, limit: number, already = 0): void {
   req.resume();
 }
 
-/** Parses a JSON body and validates it with `schema`; wrong media type → 415, bad JSON → 400. */
+/**
+ * Nesting allowed in a JSON body by default: room for the core's payload/state limit (64) inside the
+ * deepest envelope (an imported event), and far below where serializing it again would overflow the stack.
+ */
+export const DEFAULT_MAX_BODY_DEPTH = 96;
+
+/**
+ * Parses a JSON body and validates it with `schema`; wrong media type → 415, bad JSON or nesting deeper
+ * than `maxDepth` → 400. The depth is checked before anything else looks at the value: parts of some
+ * bodies (an import's events, a mission's profiles) are kept as they are, and JSON.stringify recurses.
+ */
 export async function readJson<S extends z.ZodType>(
   req: IncomingMessage,
   schema: S,
   limit: number,
-  options: { optional?: boolean } = {},
+  options: { optional?: boolean; maxDepth?: number } = {},
 ): Promise<z.infer<S>> {
   const contentType = req.headers['content-type'];
   const bytes = await readBody(req, limit);
@@ -78,5 +88,23 @@ export async function readJson<S extends z.ZodType>(
   } catch (error) {
     throw new InvalidInputError(`the request body is not valid JSON: ${(error as Error).message}`, { reason: 'malformed_json' });
   }
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_BODY_DEPTH;
+  if (deeperThan(json, maxDepth)) {
+    throw new InvalidInputError(`the request body is nested deeper than ${maxDepth} levels; send flatter JSON`, { reason: 'too_deep', limit: maxDepth });
+  }
   return parseWith(schema, json, 'request body');
+}
+
+/** Whether parsed JSON nests deeper than `max` levels; iterative, so hostile nesting cannot overflow the stack. */
+export function deeperThan(root: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }

@@ -27,6 +27,8 @@ const STATUS_BY_REASON: Record<string, number> = {
   unsupported_media_type: 415,
   method_not_allowed: 405,
   upgrade_required: 426,
+  request_timeout: 408,
+  headers_too_large: 431,
 };
 
 export interface HttpError {
@@ -92,10 +94,12 @@ const STATUS_TEXT: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   426: 'Upgrade Required',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -125,6 +129,21 @@ export function methodNotAllowed(method: string, path: string, allow: string[]):
     reason: 'method_not_allowed',
     allow,
   });
+}
+
+/**
+ * What a request the HTTP parser refused (Node's 'clientError') is answered with: the same JSON error body as
+ * every other refusal. There is no request object, so the message names only the parser's error code.
+ */
+export function malformedRequest(error: { code?: unknown }): InvalidInputError {
+  const code = typeof error.code === 'string' ? error.code : 'unknown';
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return new InvalidInputError('the request head is larger than the server accepts; send fewer or shorter headers', { reason: 'headers_too_large' });
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return new InvalidInputError('the request did not arrive in time; send it again, whole', { reason: 'request_timeout' });
+  }
+  return new InvalidInputError(`the request is not valid HTTP/1.1 (${code}); send a well-formed request`, { reason: 'malformed_request', parser: code });
 }
 
 export function routeNotFound(method: string, path: string): NotFoundError {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { Route } from './router.js';
+import { DEFAULT_PUBLISH_WINDOW, publishChannelSchemas } from './wire.js';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -60,6 +61,7 @@ export function openApiDocument(routes: readonly Route[], info: OpenApiInfo = {}
         ]),
       ),
     };
+    if (route.operationId === 'publishWebSocket') operation['x-missionbus-websocket'] = publishChannelDoc(routes);
     if (route.auth !== 'none') operation.security = route.auth === 'creator' ? [{}, { bearer: [] }] : [{ bearer: [] }];
     if (route.body?.kind === 'json') {
       operation.requestBody = {
@@ -86,5 +88,27 @@ export function openApiDocument(routes: readonly Route[], info: OpenApiInfo = {}
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: '43-character base64url token, shown once when issued' } },
     },
     paths,
+  };
+}
+
+/**
+ * WebSocket messages are beyond OpenAPI: the publish channel's frames are described in an extension,
+ * their schemas generated from the REST publish body the channel validates with.
+ */
+function publishChannelDoc(routes: readonly Route[]): JsonSchema {
+  const body = routes.find((route) => route.operationId === 'publish')?.body;
+  if (body?.kind !== 'json' || !(body.schema instanceof z.ZodObject)) return {};
+  const frames = publishChannelSchemas(body.schema);
+  return {
+    description:
+      'Client to server: a text message holding one publish or a non-empty array of them; each is the POST .../messages body plus `id`, ' +
+      'echoed in its ack. Give every publish a message_id so that resending it after a reconnect is idempotent. Server to client: first a ' +
+      '`hello` object (the window and frame limit to keep), then JSON arrays of acks, each sent only after its event is durable. ' +
+      `At most \`window\` (default ${DEFAULT_PUBLISH_WINDOW}) publishes may be unacknowledged; the server stops reading at the window and ` +
+      'refuses publishes beyond it with unavailable/window_full. An error ack with id null answers input it could not attribute to a publish. ' +
+      'An error ack with details.reason shutting_down means: send it again after reconnecting. Close codes: 1001 shutting down (after acking ' +
+      'everything taken), 1009 frame larger than max_frame_bytes.',
+    clientMessage: jsonSchema(frames.clientFrame),
+    serverMessages: { hello: jsonSchema(frames.hello), acks: jsonSchema(frames.acks) },
   };
 }

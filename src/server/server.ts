@@ -18,7 +18,7 @@ import { MissionService } from '../service/mission-service.js';
 import type { EventStore } from '../store/contract.js';
 import { Authenticator, bearerToken, ensureAdminToken, type Identity } from './auth.js';
 import { readBody, readJson } from './body.js';
-import { methodNotAllowed, rawErrorResponse, routeNotFound, sendError } from './http-error.js';
+import { malformedRequest, methodNotAllowed, rawErrorResponse, routeNotFound, sendError } from './http-error.js';
 import { openApiDocument } from './openapi.js';
 import { route, Router, type Reply, type Route } from './router.js';
 import { buildRoutes, startSubscription, type RouteDeps } from './routes.js';
@@ -69,6 +69,11 @@ export interface ServerOptions {
   onAdminToken?: (token: string) => void;
   /** Extra Host header values accepted on a loopback listener (DNS-rebinding guard). Default none. */
   allowedHosts?: string[];
+  /**
+   * A request head (request line and headers) must arrive within this many ms, or it is answered 408 and the
+   * connection closed: a client that trickles or stalls its head cannot hold a connection for long. Default 10 s.
+   */
+  headersTimeoutMs?: number;
   /** Close the store (through the service) on `close()`. Default true. */
   closeStore?: boolean;
   /** pino level. Default 'warn'. */
@@ -107,6 +112,7 @@ export interface MissionServer {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 const SHUTDOWN_GRACE_MS = 2_000;
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_DRAIN_MS = 10_000;
 
 export function isLoopback(host: string): boolean {
@@ -201,7 +207,7 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
         res.setHeader('Connection', 'close');
         throw new UnavailableError('the server is shutting down; retry against its replacement', { reason: 'shutting_down' });
       }
-      if (hostCheck) checkHost(req, options.allowedHosts);
+      checkHost(req, hostCheck, options.allowedHosts);
       const url = splitUrl(req.url);
       const method = req.method ?? 'GET';
       const match = router.match(method, url.pathname);
@@ -239,7 +245,9 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
     socket.on('error', () => socket.destroy());
     try {
       if (closing) throw new UnavailableError('the server is shutting down', { reason: 'shutting_down' });
-      if (hostCheck) checkHost(req, options.allowedHosts);
+      checkHost(req, hostCheck, options.allowedHosts);
+      // A handshake the WebSocket library would refuse is refused here, before anything is authorized or audited.
+      checkHandshake(req);
       const url = splitUrl(req.url);
       const match = router.match('GET', url.pathname);
       const upgradable = (operationId: string) => operationId === 'subscribeWebSocket' || operationId === 'publishWebSocket';
@@ -275,10 +283,31 @@ export async function startServer(options: ServerOptions = {}): Promise<MissionS
 
   const servers: Server[] = [];
   const makeServer = (hostCheck: boolean) => {
-    const server = createServer((req, res) => void handle(req, res, hostCheck));
+    const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const server = createServer(
+      {
+        // A missing Host is refused by checkHost, with a JSON body like every other refusal (Node's own 400 has none).
+        requireHostHeader: false,
+        headersTimeout,
+        // How often Node looks for requests past their timeout; the default (30 s) would dwarf a short headersTimeout.
+        connectionsCheckingInterval: Math.min(30_000, Math.max(100, headersTimeout / 4)),
+      },
+      (req, res) => void handle(req, res, hostCheck),
+    );
     server.on('upgrade', (req, socket, head) => void upgrade(req, socket, head, hostCheck));
-    server.on('clientError', (_error, socket) => {
-      if (!socket.destroyed && socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    // Unanswered, a CONNECT would just see its connection closed.
+    server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      const refusal = new InvalidInputError(`CONNECT ${req.url ?? ''} is not served: this server is not a proxy`, { reason: 'method_not_allowed', allow: [] });
+      socket.end(rawErrorResponse(refusal));
+    });
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex & { _httpMessage?: { headersSent?: boolean } | null }) => {
+      // Nothing to answer on a connection the client reset, or under a response whose bytes are already on their way.
+      if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable || socket._httpMessage?.headersSent) {
+        socket.destroy();
+        return;
+      }
+      socket.end(rawErrorResponse(malformedRequest(error)));
     });
     servers.push(server);
     return server;
@@ -372,8 +401,26 @@ function send(res: ServerResponse, reply: Exclude<Reply, { streamed: true }>, he
   res.end(headOnly ? undefined : bytes);
 }
 
-/** On a loopback listener, only loopback Host names are served: a DNS-rebinding page cannot reach us. */
-function checkHost(req: IncomingMessage, allowed: string[] = []): void {
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** Refuses, as JSON, an upgrade request that is not a valid WebSocket handshake (RFC 6455 §4.2.1). */
+function checkHandshake(req: IncomingMessage): void {
+  if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '', splitUrl(req.url).pathname, ['GET']);
+  const bad = (what: string) => new InvalidInputError(`not a WebSocket handshake: ${what}`, { reason: 'bad_handshake' });
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') throw bad("the Upgrade header must be 'websocket'");
+  if (!WEBSOCKET_KEY.test(req.headers['sec-websocket-key'] ?? '')) throw bad('Sec-WebSocket-Key must be 16 random bytes in base64');
+  if (req.headers['sec-websocket-version'] !== '13') throw bad('Sec-WebSocket-Version must be 13');
+}
+
+/**
+ * An HTTP/1.1 request must name its Host (RFC 9112 §3.2). On a loopback listener, only loopback Host names are
+ * served: a DNS-rebinding page cannot reach us.
+ */
+function checkHost(req: IncomingMessage, loopbackOnly: boolean, allowed: string[] = []): void {
+  if (req.headers.host === undefined && req.httpVersion === '1.1') {
+    throw new InvalidInputError('an HTTP/1.1 request must have a Host header; add one naming this server', { reason: 'missing_host' });
+  }
+  if (!loopbackOnly) return;
   const header = req.headers.host ?? '';
   const hostname = header.replace(/:\d+$/, '');
   if (isLoopback(hostname) || allowed.includes(hostname) || allowed.includes(header)) return;

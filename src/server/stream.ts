@@ -45,6 +45,7 @@ export const CLOSE_SLOW_CONSUMER = 4008;
 /** Close code when the server goes away (shutdown). */
 export const CLOSE_GOING_AWAY = 1001;
 
+/** Events read from the store per catch-up page, at most; fewer while pages come out larger than the high-water mark. */
 const CATCH_UP_PAGE = 256;
 
 export interface StreamStats {
@@ -106,16 +107,32 @@ export class SubscriberHub {
       this.stats.subscribers = this.outlets.size;
     });
     try {
+      // Catch-up frames are this subscriber's own (live frames are shared), so what it holds is bounded by bytes:
+      // frames of at most a quarter of the high-water mark (or one event), each written only once the socket
+      // has drained below that, and pages read smaller while they come out larger than the mark. Without this,
+      // a thousand subscribers resuming at once each held a 256-event page on the heap and in their sockets.
+      const frameBytes = Math.max(1, Math.floor(this.options.highWaterMark / 4));
+      let pageSize = CATCH_UP_PAGE;
       let next = Math.max(1, from);
       while (!outlet.closed && next <= mission.committedSequence) {
-        const page = await mission.readEvents(next, CATCH_UP_PAGE);
+        const page = await mission.readEvents(next, pageSize);
         if (page.length === 0 || outlet.closed) break;
-        outlet.write(encode(outlet.encoding, page));
-        next = page[page.length - 1]!.sequence + 1;
-        if (outlet.buffered() > this.options.highWaterMark / 4 && !(await outlet.drained(this.options.stallTimeoutMs))) {
-          if (!outlet.closed) this.slow(outlet, `no progress reading the catch-up for ${this.options.stallTimeoutMs} ms`);
-          return;
+        let pageBytes = 0;
+        for (let start = 0; start < page.length && !outlet.closed; ) {
+          let end = start + 1;
+          let bytes = page[start]!.body.length;
+          while (end < page.length && bytes + page[end]!.body.length <= frameBytes) bytes += page[end++]!.body.length;
+          if (outlet.buffered() > frameBytes && !(await outlet.drained(this.options.stallTimeoutMs))) {
+            if (!outlet.closed) this.slow(outlet, `no progress reading the catch-up for ${this.options.stallTimeoutMs} ms`);
+            return;
+          }
+          if (outlet.closed) return;
+          outlet.write(encode(outlet.encoding, page.slice(start, end)));
+          pageBytes += bytes;
+          start = end;
         }
+        next = page[page.length - 1]!.sequence + 1;
+        pageSize = pageBytes > this.options.highWaterMark ? Math.max(1, pageSize >> 1) : Math.min(CATCH_UP_PAGE, pageSize * 2);
       }
       if (outlet.closed) return;
       subscription = new Subscription(mission, next, {

@@ -42,6 +42,7 @@ const EXPECTED = [
   'GET /v1/missions/{id}/export',
   'GET /v1/missions/{id}/stream',
   'GET /v1/missions/{id}/ws',
+  'GET /v1/missions/{id}/publish',
 ];
 
 function operations(): string[] {
