@@ -8,8 +8,8 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../config/package-root.js';
 import type { MissionClient } from '../client/client.js';
 import { InvalidInputError, PermissionDeniedError } from '../core/errors.js';
 import { uuidv7 } from '../core/ids.js';
@@ -31,7 +31,6 @@ import { launcherFor } from './index.js';
 
 /** The resume packet's JSON goes into the environment only up to this size; beyond, read the file. */
 const MAX_RESUME_ENV_BYTES = 96 * 1024;
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 
 export interface MissionCellOptions {
   /** A client acting as the participant (its token and mission). */

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { InvalidInputError } from '../core/errors.js';
 import { defaultProfiles, parseProfiles, type ProfilesConfig } from '../core/profiles.js';
+import { PACKAGE_ROOT } from './package-root.js';
 
 /** The profiles file shipped with missionbus (the seed's roles and three isolation levels). */
-export const DEFAULT_PROFILES_PATH = fileURLToPath(new URL('../../profiles/mission-bus-profiles.json', import.meta.url).href.replace('/dist/', '/'));
+export const DEFAULT_PROFILES_PATH = join(PACKAGE_ROOT, 'profiles', 'mission-bus-profiles.json');
 
 /**
  * Reads a profiles file in the seed's JSON shape. A missing file yields the built-in defaults, as in the
