@@ -7,6 +7,7 @@ import { benchTransport } from './transport.js';
 import { benchPostgres } from './postgres.js';
 import { benchCells } from './cells.js';
 import { benchPodmanOptions } from './cells-podman-options.js';
+import { benchLoad } from './load.js';
 import type { Report } from './lib.js';
 
 const sections: Record<string, (report: Report) => Promise<void>> = {
@@ -15,6 +16,7 @@ const sections: Record<string, (report: Report) => Promise<void>> = {
   postgres: benchPostgres,
   cells: benchCells,
   'cells-podman': benchPodmanOptions,
+  load: benchLoad,
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
