@@ -136,19 +136,22 @@ const timestamp = z.string().min(1).max(64);
 const wireId = z.string().min(1).max(256);
 const sequence = z.coerce.number().int().positive();
 
+/** Names in an imported dump obey the same rules as names sent to the API (bounded, no control characters). */
+const wireName = boundedName(256);
+
 export const participantDictSchema = z.object({
-  name: boundedName(256),
+  name: wireName,
   role: roleSchema,
   metadata: anyJsonObject.default({}),
 });
 
-const wireBase = { sender: z.string().min(1).max(256), sequence, timestamp: timestamp.optional() };
+const wireBase = { sender: wireName, sequence, timestamp: timestamp.optional() };
 
 export const wireEventSchema = z.discriminatedUnion('event_type', [
   z.object({
     event_type: z.literal('message'),
     ...wireBase,
-    topic: z.string().min(1),
+    topic: wireName,
     payload: anyJsonObject,
     message_id: wireId.optional(),
     messageId: wireId.optional(),
@@ -166,7 +169,7 @@ export const wireEventSchema = z.discriminatedUnion('event_type', [
   z.object({
     event_type: z.literal('handoff'),
     ...wireBase,
-    recipient: z.string().min(1),
+    recipient: wireName,
     checkpoint_id: wireId.optional(),
     checkpointId: wireId.optional(),
     note: z.string().default(''),
@@ -177,7 +180,7 @@ export const wireEventSchema = z.discriminatedUnion('event_type', [
   z.object({
     event_type: z.literal('role_changed'),
     ...wireBase,
-    name: z.string().min(1),
+    name: wireName,
     previous_role: roleSchema,
     role: roleSchema,
     event_id: wireId,
