@@ -321,11 +321,12 @@ export class LiveMission {
 
   /** Loads, from the store, the messages whose ids this batch's publishes carry (idempotent publish). */
   private async prefetchMessages(batch: QueuedCommand[]): Promise<Map<string, StoredMessage>> {
+    const ids = new Set<string>();
+    for (const { command } of batch) if (command.kind === 'publish' && typeof command.message_id === 'string') ids.add(command.message_id);
     const found = new Map<string, StoredMessage>();
-    for (const { command } of batch) {
-      if (command.kind !== 'publish' || typeof command.message_id !== 'string' || found.has(command.message_id)) continue;
-      const stored = await this.ctx.store.getEvent(this.missionId, command.message_id);
-      if (stored?.event_type === 'message') found.set(command.message_id, { event: JSON.parse(stored.body) as MessageEvent, body: stored.body });
+    if (ids.size === 0) return found;
+    for (const stored of await this.ctx.store.getEvents(this.missionId, [...ids])) {
+      if (stored.event_type === 'message') found.set(stored.event_id, { event: JSON.parse(stored.body) as MessageEvent, body: stored.body });
     }
     return found;
   }

@@ -85,6 +85,8 @@ export abstract class EventStore {
   abstract readEvents(missionId: string, fromSequence: number, limit: number): Promise<StoredEvent[]>;
   /** An event by its id. */
   abstract getEvent(missionId: string, eventId: string): Promise<StoredEvent | undefined>;
+  /** The events among these ids that exist, in any order: one round trip for a whole batch. */
+  abstract getEvents(missionId: string, eventIds: string[]): Promise<StoredEvent[]>;
   /** Audit records with audit_id > `afterId`, ascending, at most `limit`. */
   abstract readAudit(missionId: string, afterId: number, limit: number): Promise<StoredAudit[]>;
   abstract findCredential(tokenHash: string): Promise<Credential | undefined>;

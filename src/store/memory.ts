@@ -87,6 +87,11 @@ export class MemoryStore extends EventStore {
     return mission.events.slice(start, start + limit);
   }
 
+  async getEvents(missionId: string, eventIds: string[]): Promise<StoredEvent[]> {
+    const byId = this.missions.get(missionId)?.byId;
+    return byId ? eventIds.flatMap((id) => byId.get(id) ?? []) : [];
+  }
+
   async getEvent(missionId: string, eventId: string): Promise<StoredEvent | undefined> {
     return this.missions.get(missionId)?.byId.get(eventId);
   }

@@ -445,6 +445,14 @@ export class PostgresStore extends EventStore {
     });
   }
 
+  async getEvents(missionId: string, eventIds: string[]): Promise<StoredEvent[]> {
+    if (eventIds.length === 0) return [];
+    return this.read(`reading ${eventIds.length} events of mission '${missionId}'`, async (db) => {
+      const { rows } = await db.query<StoredEvent>({ name: 'mb_get_events', text: this.sql.getEvents, values: [missionId, eventIds] });
+      return rows;
+    });
+  }
+
   async getEvent(missionId: string, eventId: string): Promise<StoredEvent | undefined> {
     return this.read(`reading event '${eventId}' of mission '${missionId}'`, async (db) => {
       const { rows } = await db.query<StoredEvent>({ name: 'mb_get_event', text: this.sql.getEvent, values: [missionId, eventId] });
@@ -725,6 +733,7 @@ function statements(s: string) {
       SELECT EXISTS (SELECT 1 FROM mission) AS found`,
     readEvents: `SELECT sequence, event_type, event_id, body FROM ${s}.events WHERE mission_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3`,
     getEvent: `SELECT sequence, event_type, event_id, body FROM ${s}.events WHERE mission_id = $1 AND event_id = $2`,
+    getEvents: `SELECT sequence, event_type, event_id, body FROM ${s}.events WHERE mission_id = $1 AND event_id = ANY($2::text[])`,
     readAudit: `SELECT audit_id, records FROM ${s}.audit WHERE mission_id = $1 AND audit_id >= $2 ORDER BY audit_id LIMIT $3`,
     findCredential: `SELECT token_hash, mission_id, participant, created_at FROM ${s}.credentials WHERE token_hash = $1`,
     putBlobs: `WITH stored AS (

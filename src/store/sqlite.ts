@@ -279,6 +279,12 @@ export class SqliteStore extends EventStore {
     return events;
   }
 
+  async getEvents(missionId: string, eventIds: string[]): Promise<StoredEvent[]> {
+    this.assertOpen();
+    // Point lookups on the id index: synchronous, so a loop costs no round trips.
+    return eventIds.flatMap((id) => this.statements.getEvent.get(missionId, id) ?? []);
+  }
+
   async getEvent(missionId: string, eventId: string): Promise<StoredEvent | undefined> {
     this.assertOpen();
     return this.statements.getEvent.get(missionId, eventId);

@@ -102,6 +102,10 @@ export function runStoreConformance(name: string, open: () => Promise<StoreHarne
       assert.deepEqual(await store.getEvent('m', 'e-2'), events(2, 1)[0]);
       assert.equal(await store.getEvent('m', 'missing'), undefined);
       assert.equal(await store.getEvent('other', 'e-2'), undefined);
+      const found = await store.getEvents('m', ['e-3', 'missing', 'e-1']);
+      assert.deepEqual(found.sort((a, b) => a.sequence - b.sequence), [...events(1, 1), ...events(3, 1)]);
+      assert.deepEqual(await store.getEvents('m', []), []);
+      assert.deepEqual(await store.getEvents('other', ['e-1']), []);
     });
 
     it('refuses a stale expected sequence and writes nothing', async () => {
