@@ -11,6 +11,7 @@ export {
 export { MissionPublisher, type PublisherOptions, type PublisherStatus, type PublishOptions } from './publisher.js';
 export { MissionSubscription, type SubscribeOptions, type SubscriptionStatus } from './subscription.js';
 export { parseEndpoint, type Endpoint } from './transport.js';
+export { reconnectDelay, type ReconnectOptions } from './backoff.js';
 export type {
   MissionView,
   CreatedMission,

@@ -13,17 +13,14 @@ import type { JsonObject, MessageEvent } from '../core/events.js';
 import { uuidv7 } from '../core/ids.js';
 import { PUBLISH_RESEND_REASONS, type PublishAck, type PublishHello } from '../server/wire.js';
 import { wireError } from './transport.js';
+import { reconnectDelay, type ReconnectOptions } from './backoff.js';
 
-export interface PublisherOptions {
+export interface PublisherOptions extends ReconnectOptions {
   /**
    * Most publishes sent and not yet acknowledged; more wait in the publisher until acks make room.
    * Capped by the window the server announces. Default 1,000.
    */
   window?: number;
-  /** First reconnect delay; doubles per failed attempt, with jitter. Default 100 ms. */
-  minDelayMs?: number;
-  /** Longest reconnect delay. Default 5,000 ms. */
-  maxDelayMs?: number;
   /**
    * Consecutive reconnects without an acknowledgement before every outstanding publish fails with
    * `UnavailableError` and the publisher closes. Default unlimited.
@@ -287,8 +284,7 @@ export class MissionPublisher {
       this.fail(new UnavailableError(`the publisher gave up after ${this.attempt} reconnects without an acknowledgement`, { unacknowledged: this.pending }));
       return;
     }
-    const base = Math.min(this.options.maxDelayMs, this.options.minDelayMs * 2 ** this.attempt);
-    const delayMs = Math.round(base / 2 + (Math.random() * base) / 2);
+    const delayMs = reconnectDelay(this.attempt, this.options.minDelayMs, this.options.maxDelayMs);
     this.attempt++;
     this.options.onStatus?.({ type: 'reconnecting', delayMs, attempt: this.attempt });
     this.timer = setTimeout(() => this.connect(), delayMs);

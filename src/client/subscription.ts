@@ -8,14 +8,11 @@ import type { RawData, WebSocket } from 'ws';
 import { UnavailableError } from '../core/errors.js';
 import type { MissionEvent } from '../core/events.js';
 import { wireError } from './transport.js';
+import { reconnectDelay, type ReconnectOptions } from './backoff.js';
 
-export interface SubscribeOptions {
+export interface SubscribeOptions extends ReconnectOptions {
   /** First sequence to deliver. Default 1 (the whole stream). */
   from?: number;
-  /** First reconnect delay; doubles per failed attempt, with jitter. Default 100 ms. */
-  minDelayMs?: number;
-  /** Longest reconnect delay. Default 5,000 ms. */
-  maxDelayMs?: number;
   /** Consecutive reconnects without progress before the iterator fails with `UnavailableError`. Default unlimited. */
   maxRetries?: number;
   /** Stop reading the socket while this many events wait unconsumed (the server then sees backpressure). Default 1,000. */
@@ -197,8 +194,7 @@ export class MissionSubscription implements AsyncIterable<MissionEvent> {
       this.fail(new UnavailableError(`subscription gave up after ${this.attempt} reconnects without progress`, { last_sequence: this.last }));
       return;
     }
-    const base = Math.min(this.options.maxDelayMs, this.options.minDelayMs * 2 ** this.attempt);
-    const delayMs = immediately ? 0 : Math.round(base / 2 + (Math.random() * base) / 2);
+    const delayMs = immediately ? 0 : reconnectDelay(this.attempt, this.options.minDelayMs, this.options.maxDelayMs);
     this.attempt++;
     this.options.onStatus?.({ type: 'reconnecting', from: this.last + 1, delayMs, attempt: this.attempt });
     this.timer = setTimeout(() => this.connect(), delayMs);

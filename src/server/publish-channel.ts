@@ -28,6 +28,7 @@ import type { LiveMission } from '../service/live-mission.js';
 import { toHttpError } from './http-error.js';
 import { CLOSE_GOING_AWAY } from './stream.js';
 import { DEFAULT_PUBLISH_WINDOW, publishFrameId, type PublishFrameId, type PublishHello } from './wire.js';
+import { keepAlive } from './heartbeat.js';
 
 export interface PublishChannelOptions {
   /** Unacknowledged publishes per connection; at the window the server stops reading. Default 4096. */
@@ -114,8 +115,6 @@ class PublishChannel {
   private paused = false;
   private awaitingDrain = false;
   private closing = false;
-  private alive = true;
-  private readonly heartbeat: NodeJS.Timeout;
   private readonly options: PublishChannelOptions;
 
   constructor(
@@ -128,19 +127,7 @@ class PublishChannel {
     this.options = hub.options;
     ws.on('message', (data) => this.onFrame(data));
     ws.on('error', () => ws.terminate());
-    ws.on('close', () => clearInterval(this.heartbeat));
-    ws.on('pong', () => {
-      this.alive = true;
-    });
-    this.heartbeat = setInterval(() => {
-      if (!this.alive) {
-        ws.terminate();
-        return;
-      }
-      this.alive = false;
-      ws.ping();
-    }, this.options.heartbeatMs);
-    this.heartbeat.unref();
+    keepAlive(ws, this.options.heartbeatMs);
     const hello: PublishHello = {
       hello: { mission_id: mission.missionId, participant: actor, window: this.options.window, max_frame_bytes: this.options.maxFrameBytes },
     };

@@ -21,6 +21,7 @@ import type { WebSocket } from 'ws';
 import type { LiveMission } from '../service/live-mission.js';
 import { Subscription } from '../service/subscription.js';
 import type { StoredEvent } from '../store/contract.js';
+import { keepAlive } from './heartbeat.js';
 
 export interface StreamOptions {
   /** Bytes a subscriber's socket may hold unsent before it is disconnected as too slow. Default 8 MiB. */
@@ -238,8 +239,6 @@ function waitForDrain(emitter: NodeJS.EventEmitter, isClosed: () => boolean, tim
 
 export class WebSocketOutlet extends Outlet {
   readonly encoding = 'ws' as const;
-  private alive = true;
-  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
     private readonly ws: WebSocket,
@@ -247,24 +246,10 @@ export class WebSocketOutlet extends Outlet {
     private readonly options: StreamOptions,
   ) {
     super();
-    ws.on('close', () => {
-      clearInterval(this.heartbeat);
-      this.markClosed();
-    });
+    ws.on('close', () => this.markClosed());
     ws.on('error', () => ws.terminate());
-    ws.on('pong', () => {
-      this.alive = true;
-    });
     // Subscribers only listen; anything they send is ignored (and capped by the server's maxPayload).
-    this.heartbeat = setInterval(() => {
-      if (!this.alive) {
-        ws.terminate();
-        return;
-      }
-      this.alive = false;
-      ws.ping();
-    }, options.heartbeatMs);
-    this.heartbeat.unref();
+    keepAlive(ws, options.heartbeatMs);
   }
 
   buffered(): number {
