@@ -12,8 +12,8 @@ import { errorFromWire, InvalidInputError, UnavailableError } from '../core/erro
 import type { JsonObject, MessageEvent } from '../core/events.js';
 import { uuidv7 } from '../core/ids.js';
 import { PUBLISH_RESEND_REASONS, type PublishAck, type PublishHello } from '../server/wire.js';
-import { wireError } from './transport.js';
 import { reconnectDelay, type ReconnectOptions } from './backoff.js';
+import { watchRefusedUpgrade } from './refused-upgrade.js';
 
 export interface PublisherOptions extends ReconnectOptions {
   /**
@@ -46,8 +46,6 @@ export interface PublishOptions {
 /** Opens the publish channel's WebSocket. */
 export type ConnectPublisher = () => WebSocket;
 
-/** HTTP statuses on upgrade that retrying cannot fix. */
-const FATAL_STATUS = new Set([400, 401, 403, 404, 405, 426]);
 /** Publishes per frame, so a frame stays far below the server's frame limit. */
 const FRAME_BYTES = 256 * 1024;
 
@@ -170,19 +168,9 @@ export class MissionPublisher {
     }
     this.ws = ws;
     this.ready = false;
-    let fatal: unknown;
+    const upgrade = watchRefusedUpgrade(ws);
     ws.on('message', (data: RawData) => {
       if (this.ws === ws) this.onFrame(ws, data);
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const error = wireError({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
-        if (FATAL_STATUS.has(res.statusCode ?? 0)) fatal = error;
-        ws.terminate();
-      });
-      res.on('error', () => ws.terminate());
     });
     ws.on('error', () => undefined); // always followed by 'close', which decides what to do
     ws.on('close', (code: number, reason: Buffer) => {
@@ -192,7 +180,7 @@ export class MissionPublisher {
       if (this.closed) return;
       this.options.onStatus?.({ type: 'disconnected', code, reason: reason.toString(), unacknowledged: this.inFlight.size });
       this.requeueInFlight();
-      if (fatal !== undefined) this.fail(fatal);
+      if (upgrade.fatal() !== undefined) this.fail(upgrade.fatal());
       else this.reconnect();
     });
   }

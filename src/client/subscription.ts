@@ -7,8 +7,8 @@
 import type { RawData, WebSocket } from 'ws';
 import { UnavailableError } from '../core/errors.js';
 import type { MissionEvent } from '../core/events.js';
-import { wireError } from './transport.js';
 import { reconnectDelay, type ReconnectOptions } from './backoff.js';
+import { watchRefusedUpgrade } from './refused-upgrade.js';
 
 export interface SubscribeOptions extends ReconnectOptions {
   /** First sequence to deliver. Default 1 (the whole stream). */
@@ -30,8 +30,6 @@ export type SubscriptionStatus =
 /** Opens a WebSocket delivering events from `from`. */
 export type Connect = (from: number) => WebSocket;
 
-/** HTTP statuses on upgrade that retrying cannot fix. */
-const FATAL_STATUS = new Set([400, 401, 403, 404, 405, 426]);
 
 export class MissionSubscription implements AsyncIterable<MissionEvent> {
   private last: number;
@@ -123,27 +121,16 @@ export class MissionSubscription implements AsyncIterable<MissionEvent> {
       return;
     }
     this.ws = ws;
-    let fatal: unknown;
+    const upgrade = watchRefusedUpgrade(ws);
     ws.on('open', () => this.options.onStatus?.({ type: 'connected', from }));
     ws.on('message', (data: RawData) => this.onFrame(ws, data));
-    ws.on('unexpected-response', (req, res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const error = wireError({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
-        if (FATAL_STATUS.has(res.statusCode ?? 0)) fatal = error;
-        ws.terminate();
-      });
-      res.on('error', () => ws.terminate());
-      void req;
-    });
     ws.on('error', () => undefined); // always followed by 'close', which decides what to do
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return;
       this.ws = undefined;
       if (this.closed) return;
       this.options.onStatus?.({ type: 'disconnected', code, reason: reason.toString() });
-      if (fatal !== undefined) this.fail(fatal);
+      if (upgrade.fatal() !== undefined) this.fail(upgrade.fatal());
       else this.reconnect();
     });
   }
