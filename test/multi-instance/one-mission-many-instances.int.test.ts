@@ -8,11 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MissionEvent } from '../../src/core/events.js';
-import { PostgresStore } from '../../src/store/postgres.js';
 import type { StoredEvent } from '../../src/store/contract.js';
 import { Instance, RemoteError } from './harness.js';
 import type { PublishLoopResult } from './instance.js';
-import { POSTGRES_URL, dropSchema, freshSchema, skipUnlessPostgres } from './postgres-env.js';
+import { POSTGRES_URL, dropSchema, freshSchema, readStream, skipUnlessPostgres } from './postgres-env.js';
 
 const MISSION = 'shared';
 const WRITERS = 8;
@@ -58,7 +57,7 @@ describe('one mission served by several instances on PostgreSQL', { skip }, () =
     for (const result of results) for (const [name, n] of Object.entries(result.refusals)) refusals[name] = (refusals[name] ?? 0) + n;
     console.log(`# writers' retried refusals: ${JSON.stringify(refusals)}`);
 
-    const stream = await readStream(schema);
+    const stream = await readStream(schema, MISSION);
     assertContiguous(stream);
     const bySequence = new Map(stream.map((event) => [event.sequence, event]));
     const acked = results.flatMap((result) => result.acked);
@@ -103,22 +102,12 @@ describe('one mission served by several instances on PostgreSQL', { skip }, () =
     await c.call('delivered', { mission_id: MISSION, sequence: accepted.sequence });
     await assert.rejects(c.call('run', accept), (error: unknown) => error instanceof RemoteError && error.name === 'ConflictError');
 
-    const stream = await readStream(schema);
+    const stream = await readStream(schema, MISSION);
     assertContiguous(stream);
     assert.equal(stream.filter((event) => event.event_type === 'handoff_accepted').length, 1);
   });
 });
 
-async function readStream(schema: string): Promise<StoredEvent[]> {
-  const store = await PostgresStore.open(POSTGRES_URL, { schema, poolSize: 1 });
-  try {
-    const events: StoredEvent[] = [];
-    for await (const event of store.iterateEvents(MISSION)) events.push(event);
-    return events;
-  } finally {
-    await store.close();
-  }
-}
 
 function assertContiguous(stream: StoredEvent[]): void {
   stream.forEach((event, i) => assert.equal(event.sequence, i + 1, 'the stream must be contiguous from 1'));

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres.js';
+import type { StoredEvent } from '../../src/store/contract.js';
 
 /** Override with `MISSIONBUS_TEST_POSTGRES_URL`. */
 export const POSTGRES_URL = process.env.MISSIONBUS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -43,4 +44,16 @@ export function freshSchema(prefix = 'missionbus_test'): string {
 
 export function dropSchema(schema: string): Promise<void> {
   return PostgresStore.dropSchema(POSTGRES_URL, schema);
+}
+
+/** The whole stream of a mission, read through a store of its own. */
+export async function readStream(schema: string, missionId: string): Promise<StoredEvent[]> {
+  const store = await PostgresStore.open(POSTGRES_URL, { schema, poolSize: 1 });
+  try {
+    const events: StoredEvent[] = [];
+    for await (const event of store.iterateEvents(missionId)) events.push(event);
+    return events;
+  } finally {
+    await store.close();
+  }
 }

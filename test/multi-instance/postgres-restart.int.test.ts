@@ -18,7 +18,7 @@ import { PostgresStore } from '../../src/store/postgres.js';
 import type { StoredEvent } from '../../src/store/contract.js';
 import { Instance } from './harness.js';
 import type { PublishLoopResult } from './instance.js';
-import { POSTGRES_URL, dropSchema, freshSchema, postgresUnavailableReason, skipUnlessPostgres } from './postgres-env.js';
+import { POSTGRES_URL, dropSchema, freshSchema, readStream, postgresUnavailableReason, skipUnlessPostgres } from './postgres-env.js';
 
 const run = promisify(execFile);
 const MISSION = 'restart';
@@ -98,7 +98,7 @@ describe('PostgreSQL restarting under load', { skip }, () => {
     console.log(`# writers' refusals during the restart: ${JSON.stringify(refusals)}`);
     for (const name of Object.keys(refusals)) assert.ok(['UnavailableError', 'ConflictError'].includes(name), `unexpected refusal ${name}`);
 
-    const stream = await readStream(schema);
+    const stream = await readStream(schema, MISSION);
     stream.forEach((event, i) => assert.equal(event.sequence, i + 1, 'the stream must be contiguous from 1'));
     const bySequence = new Map(stream.map((event) => [event.sequence, event]));
     const acked = results.flatMap((result) => result.acked);
@@ -143,15 +143,4 @@ async function probeAppends(store: PostgresStore, going: () => boolean): Promise
   stream.forEach((event, i) => assert.equal(event.event_id, `p-${i + 1}`));
   for (const sequence of acked) assert.ok(sequence <= stream.length, `acknowledged probe event ${sequence} must be stored`);
   return { acked: acked.length, errors };
-}
-
-async function readStream(schema: string): Promise<StoredEvent[]> {
-  const store = await PostgresStore.open(POSTGRES_URL, { schema, poolSize: 1 });
-  try {
-    const events: StoredEvent[] = [];
-    for await (const event of store.iterateEvents(MISSION)) events.push(event);
-    return events;
-  } finally {
-    await store.close();
-  }
 }
