@@ -214,26 +214,32 @@ export class SqliteStore extends EventStore {
     });
   }
 
-  /** Commits every queued batch in one transaction, each under its own savepoint. */
+  /**
+   * Commits every queued batch in one transaction, each under its own savepoint (a lone batch needs
+   * none: the transaction is its savepoint).
+   */
   private flush(): void {
     this.flushScheduled = false;
     const pending = this.queue;
     this.queue = [];
     const outcomes: Array<unknown | null> = new Array(pending.length).fill(null);
+    const alone = pending.length === 1;
     try {
       this.db.exec('BEGIN IMMEDIATE');
       pending.forEach(({ batch }, index) => {
-        this.db.exec('SAVEPOINT batch');
+        if (!alone) this.db.exec('SAVEPOINT batch');
         try {
           this.writeBatch(batch);
-          this.db.exec('RELEASE batch');
+          if (!alone) this.db.exec('RELEASE batch');
         } catch (error) {
-          this.db.exec('ROLLBACK TO batch');
-          this.db.exec('RELEASE batch');
+          if (!alone) {
+            this.db.exec('ROLLBACK TO batch');
+            this.db.exec('RELEASE batch');
+          }
           outcomes[index] = error;
         }
       });
-      this.db.exec('COMMIT');
+      this.db.exec(alone && outcomes[0] !== null ? 'ROLLBACK' : 'COMMIT');
     } catch (error) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       const failure = new UnavailableError(`SQLite commit failed: ${(error as Error).message}`, { path: this.path }, { cause: error });
