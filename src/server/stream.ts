@@ -4,7 +4,7 @@
  * Each subscriber first catches up page by page, paced by its socket (it waits for 'drain'), then hands
  * over to a `Subscription` (replay then live, no gap, no duplicate) from the next sequence. Live batches
  * are encoded once — one Buffer per committed batch and transport, cached by the batch — and the same
- * bytes are written to every subscriber.
+ * bytes are written to every subscriber, in paced send rounds (`SendRounds`).
  *
  * Memory is bounded per subscriber: a live batch that would push a socket that is already behind past
  * the high-water mark disconnects it instead (WebSocket close 4008, SSE `event: error`), and the client
@@ -14,14 +14,14 @@
  * Wire format: a WebSocket text message is a JSON array of events in sequence order; an SSE message is
  * one event, `id:` its sequence, `data:` its JSON.
  */
-import type { Duplex } from 'node:stream';
-import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
 import type { LiveMission } from '../service/live-mission.js';
 import { Subscription } from '../service/subscription.js';
 import type { StoredEvent } from '../store/contract.js';
-import { keepAlive } from './heartbeat.js';
+import { encodeFrame, type Encoding, type Outlet } from './outlets.js';
+import { SendRounds } from './send-rounds.js';
+
+export { CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER, Outlet, SseOutlet, WebSocketOutlet } from './outlets.js';
 
 export interface StreamOptions {
   /** Bytes a subscriber's socket may hold unsent before it is disconnected as too slow. Default 8 MiB. */
@@ -32,6 +32,12 @@ export interface StreamOptions {
   slowGraceMs: number;
   /** How long catch-up waits for a subscriber's socket to drain before disconnecting it. Default 30 s. */
   stallTimeoutMs: number;
+  /**
+   * The largest share of the event loop that writing live events to subscribers may take, in (0, 1].
+   * Below it, each commit is written at once; above it, commits are gathered into fewer, larger writes.
+   * Default 0.5.
+   */
+  sendShare: number;
 }
 
 export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
@@ -39,12 +45,8 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   heartbeatMs: 30_000,
   slowGraceMs: 5_000,
   stallTimeoutMs: 30_000,
+  sendShare: 0.5,
 };
-
-/** WebSocket close code for a subscriber disconnected for reading too slowly. */
-export const CLOSE_SLOW_CONSUMER = 4008;
-/** Close code when the server goes away (shutdown). */
-export const CLOSE_GOING_AWAY = 1001;
 
 /** Events read from the store per catch-up page, at most; fewer while pages come out larger than the high-water mark. */
 const CATCH_UP_PAGE = 256;
@@ -53,21 +55,28 @@ export interface StreamStats {
   subscribers: number;
   /** Frames encoded for live batches; with N subscribers on one batch this grows by one per transport, not N. */
   framesEncoded: number;
+  /** Rounds of live writes; below `framesEncoded` when commits were gathered into fewer writes. */
+  sendRounds: number;
   slowDisconnects: number;
 }
-
-type Encoding = 'ws' | 'sse';
 
 /** Tracks every live subscriber so shutdown can close them and stats can count them. */
 export class SubscriberHub {
   private readonly outlets = new Set<Outlet>();
   private readonly frames: Record<Encoding, WeakMap<readonly StoredEvent[], Buffer>> = { ws: new WeakMap(), sse: new WeakMap() };
-  readonly stats: StreamStats = { subscribers: 0, framesEncoded: 0, slowDisconnects: 0 };
+  private readonly counters = { subscribers: 0, framesEncoded: 0, slowDisconnects: 0 };
+  private readonly rounds: SendRounds;
 
   constructor(
     readonly options: StreamOptions,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.rounds = new SendRounds(options.sendShare);
+  }
+
+  get stats(): StreamStats {
+    return { ...this.counters, sendRounds: this.rounds.rounds };
+  }
 
   get size(): number {
     return this.outlets.size;
@@ -90,9 +99,9 @@ export class SubscriberHub {
     const cache = this.frames[encoding];
     let frame = cache.get(events);
     if (!frame) {
-      frame = encode(encoding, events);
+      frame = encodeFrame(encoding, events);
       cache.set(events, frame);
-      this.stats.framesEncoded++;
+      this.counters.framesEncoded++;
     }
     return frame;
   }
@@ -100,12 +109,12 @@ export class SubscriberHub {
   /** Streams `mission` from `from` to `outlet` until either side closes. */
   async serve(mission: LiveMission, from: number, outlet: Outlet): Promise<void> {
     this.outlets.add(outlet);
-    this.stats.subscribers = this.outlets.size;
+    this.counters.subscribers = this.outlets.size;
     let subscription: Subscription | undefined;
     outlet.onClose(() => {
       subscription?.close();
       this.outlets.delete(outlet);
-      this.stats.subscribers = this.outlets.size;
+      this.counters.subscribers = this.outlets.size;
     });
     try {
       // Catch-up frames are this subscriber's own (live frames are shared), so what it holds is bounded by bytes:
@@ -128,7 +137,7 @@ export class SubscriberHub {
             return;
           }
           if (outlet.closed) return;
-          outlet.write(encode(outlet.encoding, page.slice(start, end)));
+          outlet.writeNow(encodeFrame(outlet.encoding, page.slice(start, end)));
           pageBytes += bytes;
           start = end;
         }
@@ -146,7 +155,7 @@ export class SubscriberHub {
             this.slow(outlet, `${buffered} bytes unread; the limit is ${this.options.highWaterMark}`);
             return false;
           }
-          outlet.write(frame);
+          this.rounds.send(outlet, frame);
           return true;
         },
       });
@@ -158,7 +167,7 @@ export class SubscriberHub {
   }
 
   private slow(outlet: Outlet, why: string): void {
-    this.stats.slowDisconnects++;
+    this.counters.slowDisconnects++;
     this.log.warn({ why }, 'disconnecting slow subscriber');
     outlet.kick(`slow consumer: ${why}; resubscribe from your last sequence`);
   }
@@ -178,178 +187,3 @@ export class SubscriberHub {
   }
 }
 
-function encode(encoding: Encoding, events: readonly StoredEvent[]): Buffer {
-  if (encoding === 'ws') {
-    let json = '[';
-    for (let i = 0; i < events.length; i++) json += (i === 0 ? '' : ',') + events[i]!.body;
-    return Buffer.from(json + ']');
-  }
-  let text = '';
-  for (const event of events) text += `id: ${event.sequence}\ndata: ${event.body}\n\n`;
-  return Buffer.from(text);
-}
-
-/** One subscriber's end of the connection, whatever the transport. */
-export abstract class Outlet {
-  abstract readonly encoding: Encoding;
-  closed = false;
-  private readonly closeListeners: Array<() => void> = [];
-
-  abstract buffered(): number;
-  abstract write(frame: Buffer): void;
-  /** Disconnects for reading too slowly, telling the client why when it reads that far. */
-  abstract kick(message: string): void;
-  /** Disconnects because the subscription failed on the server. */
-  abstract fail(message: string): void;
-  /** Clean close for shutdown. */
-  abstract shutdown(): void;
-  /** Immediate destruction of the socket. */
-  abstract drop(): void;
-  /** Resolves true once the socket drained, false on timeout or close. */
-  abstract drained(timeoutMs: number): Promise<boolean>;
-
-  onClose(listener: () => void): void {
-    if (this.closed) listener();
-    else this.closeListeners.push(listener);
-  }
-
-  protected markClosed(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const listener of this.closeListeners.splice(0)) listener();
-  }
-}
-
-function waitForDrain(emitter: NodeJS.EventEmitter, isClosed: () => boolean, timeoutMs: number): Promise<boolean> {
-  if (isClosed()) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (value: boolean) => {
-      clearTimeout(timer);
-      emitter.off('drain', onDrain);
-      emitter.off('close', onClose);
-      resolve(value);
-    };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    emitter.on('drain', onDrain);
-    emitter.on('close', onClose);
-  });
-}
-
-export class WebSocketOutlet extends Outlet {
-  readonly encoding = 'ws' as const;
-
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly socket: Duplex,
-    private readonly options: StreamOptions,
-  ) {
-    super();
-    ws.on('close', () => this.markClosed());
-    ws.on('error', () => ws.terminate());
-    // Subscribers only listen; anything they send is ignored (and capped by the server's maxPayload).
-    keepAlive(ws, options.heartbeatMs);
-  }
-
-  buffered(): number {
-    return this.ws.bufferedAmount;
-  }
-
-  write(frame: Buffer): void {
-    this.ws.send(frame, { binary: false });
-  }
-
-  kick(message: string): void {
-    this.closeThenDestroy(CLOSE_SLOW_CONSUMER, message, this.options.slowGraceMs);
-  }
-
-  fail(message: string): void {
-    this.closeThenDestroy(1011, message, this.options.slowGraceMs);
-  }
-
-  shutdown(): void {
-    this.ws.close(CLOSE_GOING_AWAY, 'server shutting down; reconnect and resume from your last sequence');
-  }
-
-  drop(): void {
-    this.ws.terminate();
-  }
-
-  drained(timeoutMs: number): Promise<boolean> {
-    return waitForDrain(this.socket, () => this.closed, timeoutMs);
-  }
-
-  private closeThenDestroy(code: number, message: string, graceMs: number): void {
-    this.ws.close(code, truncateReason(message));
-    setTimeout(() => this.ws.terminate(), graceMs).unref();
-  }
-}
-
-/** Close reasons are limited to 123 bytes by the WebSocket protocol. */
-function truncateReason(reason: string): string {
-  const bytes = Buffer.from(reason);
-  return bytes.length <= 123 ? reason : bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
-}
-
-export class SseOutlet extends Outlet {
-  readonly encoding = 'sse' as const;
-  private readonly heartbeat: NodeJS.Timeout;
-
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly options: StreamOptions,
-  ) {
-    super();
-    res.on('close', () => {
-      clearInterval(this.heartbeat);
-      this.markClosed();
-    });
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-store',
-      'X-Accel-Buffering': 'no',
-      Connection: 'keep-alive',
-    });
-    res.write('retry: 1000\n\n');
-    this.heartbeat = setInterval(() => {
-      if (!res.writableEnded) res.write(': ping\n\n');
-    }, options.heartbeatMs);
-    this.heartbeat.unref();
-  }
-
-  buffered(): number {
-    return this.res.writableLength;
-  }
-
-  write(frame: Buffer): void {
-    this.res.write(frame);
-  }
-
-  kick(message: string): void {
-    this.endWithError('unavailable', message, 'slow_consumer');
-  }
-
-  fail(message: string): void {
-    this.endWithError('unavailable', message, 'subscription_failed');
-  }
-
-  shutdown(): void {
-    if (!this.res.writableEnded) this.res.end();
-  }
-
-  drop(): void {
-    this.res.destroy();
-  }
-
-  drained(timeoutMs: number): Promise<boolean> {
-    return waitForDrain(this.res, () => this.closed, timeoutMs);
-  }
-
-  private endWithError(code: string, message: string, reason: string): void {
-    if (this.res.writableEnded) return;
-    const body = JSON.stringify({ error: { code, message, details: { reason } } });
-    this.res.end(`event: error\ndata: ${body}\n\n`);
-    setTimeout(() => this.res.destroy(), this.options.slowGraceMs).unref();
-  }
-}
