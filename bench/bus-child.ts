@@ -7,13 +7,16 @@
  *   mission, a writer and a reader.
  * - `subscribers`: a group of live WebSocket subscribers (the SDK's `subscribe`), each recording the
  *   publish-to-delivery delay of every message; 100 subscribers are separate agents in real life, not
- *   one event loop. Delays use the monotonic clock, which every process on the machine shares.
+ *   one event loop. Delays use the monotonic clock, which every process on the machine shares. With
+ *   `client: 'nats'` they are NATS core subscribers instead (the baseline of the same fan-out).
+ * - `echo`: a bare WebSocket echo server, for the round-trip floor of one publish.
  *
  * Both answer over IPC.
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { MissionClient } from '../src/client/client.js';
 import type { MissionEvent } from '../src/core/events.js';
 import { startServer, type MissionServer } from '../src/server/server.js';
@@ -24,15 +27,21 @@ export type BusRequest =
   | { op: 'start'; dir: string; name: string; durability: 'full' | 'normal' }
   | {
       op: 'subscribe';
+      /** The bus's URL, or for `nats` the NATS server's address. */
       url: string;
       token: string;
+      /** The mission, or for `nats` the subject. */
       missionId: string;
       from: number;
       subscribers: number;
       expected: number;
-      /** `sdk`: the SDK's `MissionSubscription` (an async iterator, one event at a time); `raw`: a bare WebSocket reading the frames. */
-      client: 'sdk' | 'raw';
+      /**
+       * `sdk`: the SDK's `MissionSubscription` (an async iterator, one event at a time); `raw`: a bare
+       * WebSocket reading the frames; `nats`: a NATS core connection and subscription per subscriber.
+       */
+      client: 'sdk' | 'raw' | 'nats';
     }
+  | { op: 'echo' }
   | { op: 'stats' }
   | { op: 'appends' }
   | { op: 'close' };
@@ -40,11 +49,12 @@ export type BusRequest =
 export type BusReply =
   | { kind: 'ready' }
   | { kind: 'started'; url: string; missionId: string; writer: string; reader: string }
+  | { kind: 'echoing'; url: string }
   | { kind: 'subscribed' }
   /** Publish-to-delivery delays in ms, every subscriber's, for messages whose payload carries `sent`. */
   | { kind: 'delivered'; delays: number[]; cpuMs: number }
   /** Cumulative since the process started: CPU time, event-loop busy time, live frames encoded (one per committed batch). */
-  | { kind: 'stats'; cpuMs: number; busyMs: number; framesEncoded: number; appends: number }
+  | { kind: 'stats'; cpuMs: number; busyMs: number; framesEncoded: number; sendRounds: number; appends: number }
   /** The store appends' durations (ms) since the last `appends` request. */
   | { kind: 'appends'; durations: number[] }
   | { kind: 'closed'; framesEncoded: number; cpuMs: number }
@@ -69,6 +79,7 @@ async function start(request: Extract<BusRequest, { op: 'start' }>): Promise<Bus
     port: 0,
     socketPath: null,
     logLevel: 'silent',
+    ...(process.env.MISSIONBUS_BENCH_SEND_SHARE ? { stream: { sendShare: Number(process.env.MISSIONBUS_BENCH_SEND_SHARE) } } : {}),
   });
   const missionId = 'bench';
   const admin = new MissionClient({ url: server.url! });
@@ -82,7 +93,56 @@ async function start(request: Extract<BusRequest, { op: 'start' }>): Promise<Bus
 
 /** Replies `subscribed` once every subscriber is connected, then `delivered` once each saw `expected` events. */
 async function subscribe(request: Extract<BusRequest, { op: 'subscribe' }>): Promise<BusReply> {
+  if (request.client === 'nats') return subscribeNats(request);
   return request.client === 'raw' ? subscribeRaw(request) : subscribeSdk(request);
+}
+
+/**
+ * NATS core subscribers, one connection each, on messages shaped like the bus's WebSocket frames (a
+ * JSON array of events): the same fan-out through nats-server, parsed the same way.
+ */
+async function subscribeNats(request: Extract<BusRequest, { op: 'subscribe' }>): Promise<BusReply> {
+  const delays: number[] = [];
+  let received = 0;
+  const total = request.subscribers * request.expected;
+  const connections = await Promise.all(Array.from({ length: request.subscribers }, () => natsConnect({ servers: request.url })));
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  for (const nc of connections) {
+    nc.subscribe(request.missionId, {
+      max: request.expected,
+      callback: (_error, message) => {
+        const now = nowMs();
+        for (const event of JSON.parse(message.string()) as MissionEvent[]) {
+          if (event.event_type === 'message' && typeof event.payload.sent === 'number') delays.push(now - event.payload.sent);
+        }
+        if (++received === total) finish();
+      },
+    });
+  }
+  await Promise.all(connections.map((nc) => nc.flush()));
+  const cpuFrom = process.cpuUsage();
+  send({ kind: 'subscribed' });
+  // NATS core drops messages for a subscriber that falls too far behind: stop waiting at some point and
+  // report what arrived (the count shows in the report).
+  const deadline = setTimeout(finish, request.expected + 30_000);
+  await finished;
+  clearTimeout(deadline);
+  const cpu = process.cpuUsage(cpuFrom);
+  await Promise.all(connections.map((nc) => nc.close()));
+  return { kind: 'delivered', delays, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+let echoServer: WebSocketServer | undefined;
+
+/** A WebSocket server that sends every message straight back. */
+async function echo(): Promise<BusReply> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  echoServer = wss;
+  wss.on('connection', (ws) => ws.on('message', (data: Buffer, isBinary) => ws.send(data, { binary: isBinary })));
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const { port } = wss.address() as { port: number };
+  return { kind: 'echoing', url: `ws://127.0.0.1:${port}` };
 }
 
 async function subscribeSdk(request: Extract<BusRequest, { op: 'subscribe' }>): Promise<BusReply> {
@@ -122,6 +182,7 @@ function stats(): BusReply {
     cpuMs: (cpu.user + cpu.system) / 1000,
     busyMs: performance.eventLoopUtilization().active,
     framesEncoded: server?.stats().framesEncoded ?? 0,
+    sendRounds: server?.stats().sendRounds ?? 0,
     appends: appends.length,
   };
 }
@@ -176,6 +237,8 @@ async function subscribeRaw(request: Extract<BusRequest, { op: 'subscribe' }>): 
 }
 
 async function close(): Promise<BusReply> {
+  for (const client of echoServer?.clients ?? []) client.terminate();
+  echoServer?.close();
   const framesEncoded = server?.stats().framesEncoded ?? 0;
   await server?.close();
   server = undefined;
@@ -183,17 +246,25 @@ async function close(): Promise<BusReply> {
   return { kind: 'closed', framesEncoded, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
+function handle(request: BusRequest): Promise<BusReply> {
+  switch (request.op) {
+    case 'start':
+      return start(request);
+    case 'subscribe':
+      return subscribe(request);
+    case 'echo':
+      return echo();
+    case 'stats':
+      return Promise.resolve(stats());
+    case 'appends':
+      return Promise.resolve({ kind: 'appends', durations: appends.splice(0) });
+    case 'close':
+      return close();
+  }
+}
+
 process.on('message', (request: BusRequest) => {
-  const work =
-    request.op === 'start'
-      ? start(request)
-      : request.op === 'subscribe'
-        ? subscribe(request)
-        : request.op === 'stats'
-          ? Promise.resolve(stats())
-          : request.op === 'appends'
-            ? Promise.resolve<BusReply>({ kind: 'appends', durations: appends.splice(0) })
-            : close();
+  const work = handle(request);
   work.then(
     (reply) => {
       // After the last reply, exit normally (not killed) so that --cpu-prof writes its profile.
