@@ -60,6 +60,22 @@ export interface StreamStats {
   slowDisconnects: number;
 }
 
+/**
+ * Writes `page` to `outlet` in frames of at most `frameBytes` (or one event) while the socket holds no
+ * more than that; returns how many events it wrote. The rest is left to be read again.
+ */
+function writeWhileRoom(outlet: Outlet, page: readonly StoredEvent[], frameBytes: number): number {
+  let start = 0;
+  while (start < page.length && !outlet.closed && (start === 0 || outlet.buffered() <= frameBytes)) {
+    let end = start + 1;
+    let bytes = page[start]!.body.length;
+    while (end < page.length && bytes + page[end]!.body.length <= frameBytes) bytes += page[end++]!.body.length;
+    outlet.writeNow(encodeFrame(outlet.encoding, page.slice(start, end)));
+    start = end;
+  }
+  return start;
+}
+
 /** Tracks every live subscriber so shutdown can close them and stats can count them. */
 export class SubscriberHub {
   private readonly outlets = new Set<Outlet>();
@@ -117,34 +133,8 @@ export class SubscriberHub {
       this.counters.subscribers = this.outlets.size;
     });
     try {
-      // Catch-up frames are this subscriber's own (live frames are shared), so what it holds is bounded by bytes:
-      // frames of at most a quarter of the high-water mark (or one event), each written only once the socket
-      // has drained below that, and pages read smaller while they come out larger than the mark. Without this,
-      // a thousand subscribers resuming at once each held a 256-event page on the heap and in their sockets.
-      const frameBytes = Math.max(1, Math.floor(this.options.highWaterMark / 4));
-      let pageSize = CATCH_UP_PAGE;
-      let next = Math.max(1, from);
-      while (!outlet.closed && next <= mission.committedSequence) {
-        const page = await mission.readEvents(next, pageSize);
-        if (page.length === 0 || outlet.closed) break;
-        let pageBytes = 0;
-        for (let start = 0; start < page.length && !outlet.closed; ) {
-          let end = start + 1;
-          let bytes = page[start]!.body.length;
-          while (end < page.length && bytes + page[end]!.body.length <= frameBytes) bytes += page[end++]!.body.length;
-          if (outlet.buffered() > frameBytes && !(await outlet.drained(this.options.stallTimeoutMs))) {
-            if (!outlet.closed) this.slow(outlet, `no progress reading the catch-up for ${this.options.stallTimeoutMs} ms`);
-            return;
-          }
-          if (outlet.closed) return;
-          outlet.writeNow(encodeFrame(outlet.encoding, page.slice(start, end)));
-          pageBytes += bytes;
-          start = end;
-        }
-        next = page[page.length - 1]!.sequence + 1;
-        pageSize = pageBytes > this.options.highWaterMark ? Math.max(1, pageSize >> 1) : Math.min(CATCH_UP_PAGE, pageSize * 2);
-      }
-      if (outlet.closed) return;
+      const next = await this.catchUp(mission, Math.max(1, from), outlet);
+      if (next === undefined) return;
       subscription = new Subscription(mission, next, {
         deliver: (events) => {
           if (outlet.closed) return false;
@@ -164,6 +154,35 @@ export class SubscriberHub {
       this.log.error({ err: error, mission_id: mission.missionId }, 'subscription failed');
       outlet.fail('the subscription failed on the server; resubscribe from your last sequence');
     }
+  }
+
+  /**
+   * Writes the committed stream from `next` on, paced by the socket; returns where the live stream takes
+   * over, or undefined when the subscriber went away or was cut off.
+   *
+   * Catch-up frames are this subscriber's own (live frames are shared), so what it holds is bounded by
+   * bytes: frames of at most a quarter of the high-water mark (or one event), written while the socket
+   * holds less than that. A page is read only when the socket has room and is dropped, unsent rest and
+   * all, as soon as the socket is full; the rest is read again after the drain. Holding pages across
+   * drains let a thousand subscribers resuming at once keep a page each on the heap (over 1 GB when
+   * events were large).
+   */
+  private async catchUp(mission: LiveMission, next: number, outlet: Outlet): Promise<number | undefined> {
+    const frameBytes = Math.max(1, Math.floor(this.options.highWaterMark / 4));
+    let pageSize = CATCH_UP_PAGE;
+    while (!outlet.closed && next <= mission.committedSequence) {
+      if (outlet.buffered() > frameBytes && !(await outlet.drained(this.options.stallTimeoutMs))) {
+        if (!outlet.closed) this.slow(outlet, `no progress reading the catch-up for ${this.options.stallTimeoutMs} ms`);
+        return undefined;
+      }
+      if (outlet.closed) return undefined;
+      const sent = writeWhileRoom(outlet, await mission.readEvents(next, pageSize), frameBytes);
+      if (sent === 0) break;
+      next += sent;
+      // Read about what the socket took this time, at least one event and at most a full page.
+      pageSize = Math.min(CATCH_UP_PAGE, sent * 2);
+    }
+    return outlet.closed ? undefined : next;
   }
 
   private slow(outlet: Outlet, why: string): void {
