@@ -78,9 +78,14 @@ export abstract class Outlet {
   flush(): void {
     if (this.queued.length === 0) return;
     const frames = this.queued;
+    this.discardQueued();
+    if (!this.closed) this.writeFrames(frames);
+  }
+
+  /** Drops what is queued: nothing may follow a close frame or the end of a response. */
+  protected discardQueued(): void {
     this.queued = [];
     this.queuedBytes = 0;
-    if (!this.closed) this.writeFrames(frames);
   }
 
   /** Writes a frame now, after anything queued. */
@@ -116,8 +121,7 @@ export abstract class Outlet {
   protected markClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    this.queued = [];
-    this.queuedBytes = 0;
+    this.discardQueued();
     for (const listener of this.closeListeners.splice(0)) listener();
   }
 }
@@ -174,7 +178,8 @@ export class WebSocketOutlet extends Outlet {
   }
 
   protected writeFrames(frames: Buffer[]): void {
-    writeAll(this.socket, frames);
+    // Once `ws` has sent a close frame (a kick, a failure), no data frame may follow it.
+    if (this.ws.readyState === this.ws.OPEN) writeAll(this.socket, frames);
   }
 
   kick(message: string): void {
@@ -199,6 +204,7 @@ export class WebSocketOutlet extends Outlet {
   }
 
   private closeThenDestroy(code: number, message: string, graceMs: number): void {
+    this.discardQueued();
     this.ws.close(code, truncateReason(message));
     setTimeout(() => this.ws.terminate(), graceMs).unref();
   }
@@ -266,6 +272,7 @@ export class SseOutlet extends Outlet {
   }
 
   private endWithError(code: string, message: string, reason: string): void {
+    this.discardQueued();
     if (this.res.writableEnded) return;
     const body = JSON.stringify({ error: { code, message, details: { reason } } });
     this.res.end(`event: error\ndata: ${body}\n\n`);

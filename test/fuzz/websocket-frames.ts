@@ -58,12 +58,14 @@ export interface Observed {
   closed: boolean;
   /** Text frames the server sent (after the handshake). */
   texts: string[];
+  /** Frames the server sent after its close frame (RFC 6455 §5.5.1 forbids any). */
+  afterClose: number;
 }
 
 /** One raw WebSocket connection: the handshake, then whatever bytes a test writes. */
 export class RawWebSocket {
   private buffer: Buffer = Buffer.alloc(0);
-  private readonly observed: Observed = { closed: false, texts: [] };
+  private readonly observed: Observed = { closed: false, texts: [], afterClose: 0 };
   private waiters: Array<() => void> = [];
 
   private constructor(private readonly socket: Socket) {
@@ -146,6 +148,12 @@ export class RawWebSocket {
     this.socket.destroy();
   }
 
+  /** Stops reading (the kernel buffers fill, then the server's) or starts again. */
+  reading(on: boolean): void {
+    if (on) this.socket.resume();
+    else this.socket.pause();
+  }
+
   private wake(): void {
     for (const wake of this.waiters.splice(0)) wake();
   }
@@ -169,6 +177,7 @@ export class RawWebSocket {
       if (this.buffer.length < at + length) return;
       const payload = this.buffer.subarray(at, at + length);
       this.buffer = this.buffer.subarray(at + length);
+      if (this.observed.closeCode !== undefined) this.observed.afterClose++;
       if (opcode === OPCODE.text) this.observed.texts.push(payload.toString('utf8'));
       if (opcode === OPCODE.close && this.observed.closeCode === undefined) this.observed.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
     }

@@ -43,7 +43,7 @@ test(`${SUBSCRIBERS} subscribers catching up on a ${(EVENTS * PAYLOAD.length) / 
     for (let i = 0; i < SUBSCRIBERS; i++) {
       const ws = await RawWebSocket.open(t.server.url!, '/v1/missions/backlog/ws?from=1', m.tokens.watcher!);
       // Stop reading: the kernel buffers fill, then the server's own buffer.
-      (ws as unknown as { socket: { pause(): void } }).socket.pause();
+      ws.reading(false);
       sockets.push(ws);
     }
     await waitFor(() => t.server.stats().subscribers === SUBSCRIBERS, 5000, 'every subscriber');
