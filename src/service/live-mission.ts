@@ -219,6 +219,7 @@ export class LiveMission {
   }
 
   private async catchUp(): Promise<void> {
+    const announced = this.catchUpTo;
     const fresh: StoredEvent[] = [];
     for await (const stored of this.ctx.store.iterateEvents(this.missionId, this.committed + 1)) {
       applyStoredEvent(this.state, stored);
@@ -228,8 +229,10 @@ export class LiveMission {
       this.committed = this.state.lastSequence;
       this.emit(fresh);
     }
-    // Whatever was announced is now read; a later notice raises it again.
-    this.catchUpTo = Math.min(this.catchUpTo, this.committed);
+    // What was announced before the read began is now read (or cannot be, and a later notice raises it
+    // again). A notice that came in during the read may name events the read was too early to see: it
+    // stays, and the drain catches up again.
+    if (this.catchUpTo === announced) this.catchUpTo = Math.min(this.catchUpTo, this.committed);
   }
 
 
