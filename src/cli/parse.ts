@@ -9,6 +9,13 @@ export function positiveInt(flag: string, text: string, options: { allowZero?: b
   return value;
 }
 
+/** A number in (0, 1]. */
+export function fraction(flag: string, text: string): number {
+  const value = Number(text);
+  if (!(value > 0 && value <= 1)) throw new InvalidInputError(`${flag} must be a number above 0 and at most 1, not '${text}'`);
+  return value;
+}
+
 export function role(text: string): MissionRole {
   if (!(MISSION_ROLES as readonly string[]).includes(text)) {
     throw new InvalidInputError(`unknown role '${text}': use one of ${MISSION_ROLES.join(', ')}`);

@@ -12,6 +12,7 @@
  * put several commits into one write per subscriber, which is also one read for each of them.
  */
 import { performance } from 'node:perf_hooks';
+import { InvalidInputError } from '../core/errors.js';
 import type { Outlet } from './outlets.js';
 
 /** The longest pause between two rounds, whatever the last one cost. */
@@ -26,7 +27,7 @@ export class SendRounds {
 
   /** `share`: the largest share of the event loop's time that rounds may take, in (0, 1]. */
   constructor(private readonly share: number) {
-    if (!(share > 0 && share <= 1)) throw new RangeError(`send share must be in (0, 1], got ${share}`);
+    if (!(share > 0 && share <= 1)) throw new InvalidInputError(`stream.sendShare must be above 0 and at most 1, not ${share}`);
   }
 
   /** Rounds run so far. */

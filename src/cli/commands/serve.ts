@@ -1,10 +1,23 @@
 import type { Command } from 'commander';
-import { startServer, closeOnSignals, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SOCKET_PATH } from '../../server/index.js';
+import { startServer, closeOnSignals, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SOCKET_PATH, DEFAULT_STREAM_OPTIONS } from '../../server/index.js';
 import { groupId } from '../../server/server.js';
 import { CELL_USER } from '../../cells/level3-podman.js';
 import { DEFAULT_SQLITE_PATH } from '../../store/sqlite.js';
 import { openStore } from '../open-store.js';
-import { positiveInt } from '../parse.js';
+import { fraction, positiveInt } from '../parse.js';
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  socket: string | false;
+  socketGroup?: string;
+  tcp: boolean;
+  store: string;
+  bodyLimit: string;
+  subscriberBuffer: string;
+  sendShare: string;
+  logLevel: string;
+}
 
 export function registerServe(program: Command): void {
   program
@@ -18,8 +31,11 @@ export function registerServe(program: Command): void {
     .option('--no-tcp', 'do not listen on TCP (Unix socket only)')
     .option('--store <spec>', "SQLite file, 'memory', or postgres://…", DEFAULT_SQLITE_PATH)
     .option('--body-limit <bytes>', 'largest JSON request body', String(1024 * 1024))
+    .option('--subscriber-buffer <bytes>', 'bytes a subscriber may leave unread before it is cut off (it resumes by itself)', String(DEFAULT_STREAM_OPTIONS.highWaterMark))
+    .option('--send-share <fraction>', 'largest share of the event loop that writing to subscribers may take; lower gathers more events per write', String(DEFAULT_STREAM_OPTIONS.sendShare))
     .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug, trace, silent', 'warn')
-    .action(async (flags: { host: string; port: string; socket: string | false; socketGroup?: string; tcp: boolean; store: string; bodyLimit: string; logLevel: string }) => {
+    .action(async (flags: ServeFlags) => {
+      const stream = { highWaterMark: positiveInt('--subscriber-buffer', flags.subscriberBuffer), sendShare: fraction('--send-share', flags.sendShare) };
       const socketGroup = flags.socketGroup ?? (groupId(CELL_USER) !== undefined ? CELL_USER : undefined);
       const store = await openStore(flags.store);
       const server = await startServer({
@@ -29,6 +45,7 @@ export function registerServe(program: Command): void {
         socketPath: flags.socket === false ? null : flags.socket,
         ...(socketGroup !== undefined && flags.socket !== false ? { socketGroup } : {}),
         bodyLimit: positiveInt('--body-limit', flags.bodyLimit),
+        stream,
         logLevel: flags.logLevel as never,
       });
       const where = [server.url, server.socketPath && `unix:${server.socketPath}`].filter(Boolean).join(' and ');
