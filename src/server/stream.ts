@@ -48,7 +48,7 @@ export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
   sendShare: 0.5,
 };
 
-/** Events read from the store per catch-up page, at most; fewer while pages come out larger than the high-water mark. */
+/** Events read from the store per catch-up page, at most; fewer while the socket takes fewer per drain. */
 const CATCH_UP_PAGE = 256;
 
 export interface StreamStats {
@@ -62,9 +62,10 @@ export interface StreamStats {
 
 /**
  * Writes `page` to `outlet` in frames of at most `frameBytes` (or one event) while the socket holds no
- * more than that; returns how many events it wrote. The rest is left to be read again.
+ * more than that; returns the last sequence it wrote, or undefined if none. The rest is left to be read
+ * again.
  */
-function writeWhileRoom(outlet: Outlet, page: readonly StoredEvent[], frameBytes: number): number {
+function writeWhileRoom(outlet: Outlet, page: readonly StoredEvent[], frameBytes: number): number | undefined {
   let start = 0;
   while (start < page.length && !outlet.closed && (start === 0 || outlet.buffered() <= frameBytes)) {
     let end = start + 1;
@@ -73,7 +74,7 @@ function writeWhileRoom(outlet: Outlet, page: readonly StoredEvent[], frameBytes
     outlet.writeNow(encodeFrame(outlet.encoding, page.slice(start, end)));
     start = end;
   }
-  return start;
+  return page[start - 1]?.sequence;
 }
 
 /** Tracks every live subscriber so shutdown can close them and stats can count them. */
@@ -176,11 +177,11 @@ export class SubscriberHub {
         return undefined;
       }
       if (outlet.closed) return undefined;
-      const sent = writeWhileRoom(outlet, await mission.readEvents(next, pageSize), frameBytes);
-      if (sent === 0) break;
-      next += sent;
-      // Read about what the socket took this time, at least one event and at most a full page.
-      pageSize = Math.min(CATCH_UP_PAGE, sent * 2);
+      const last = writeWhileRoom(outlet, await mission.readEvents(next, pageSize), frameBytes);
+      if (last === undefined) break;
+      // Next time read about twice what the socket took this time, at most a full page.
+      pageSize = Math.min(CATCH_UP_PAGE, Math.max(1, (last - next + 1) * 2));
+      next = last + 1;
     }
     return outlet.closed ? undefined : next;
   }
