@@ -6,10 +6,10 @@
  * not hold delivery back for long).
  *
  * Why: a write to a socket costs ~5–8 µs of system time however small it is, so with a hundred
- * subscribers one round costs ~0.5–1 ms. Writing every commit at once let a busy mission spend the whole
- * loop on fan-out, and publishes then queued behind it (p99 delivery grew to tens of ms). Paced rounds
- * cost nothing when a round is cheap (few subscribers: the next round runs at once) and, when it is not,
- * put several commits into one write per subscriber, which is also one read for each of them.
+ * subscribers one round costs ~0.5–1 ms, and with a thousand ~5–10 ms. Writing every commit at once lets
+ * fan-out take the whole loop of a busy mission, with publishes waiting behind it. Paced rounds cost
+ * nothing when a round is cheap (few subscribers: the next round runs at once) and, when it is not, put
+ * several commits into one write per subscriber, which is also one read for each of them.
  */
 import { performance } from 'node:perf_hooks';
 import { InvalidInputError } from '../core/errors.js';
