@@ -54,8 +54,11 @@ function isPlain(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-/** Walks a value iteratively (no recursion, so hostile nesting cannot overflow the stack). */
-function jsonProblem(root: unknown, maxDepth: number): string | null {
+/**
+ * What keeps a value from being JSON nested at most `maxDepth` levels (`is nested deeper than …`, …), or
+ * null. Walks iteratively (no recursion, so hostile nesting cannot overflow the stack).
+ */
+export function jsonProblem(root: unknown, maxDepth: number): string | null {
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length > 0) {
     const [value, depth] = stack.pop()!;

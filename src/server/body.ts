@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { InvalidInputError } from '../core/errors.js';
+import { jsonProblem } from '../core/schemas.js';
 import { parseWith } from '../core/validate.js';
 import { tooLarge, unsupportedMediaType } from './http-error.js';
 
@@ -89,22 +90,10 @@ export async function readJson<S extends z.ZodType>(
     throw new InvalidInputError(`the request body is not valid JSON: ${(error as Error).message}`, { reason: 'malformed_json' });
   }
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_BODY_DEPTH;
-  if (deeperThan(json, maxDepth)) {
-    throw new InvalidInputError(`the request body is nested deeper than ${maxDepth} levels; send flatter JSON`, { reason: 'too_deep', limit: maxDepth });
+  // Parsed JSON can only fail on depth here: JSON.parse makes plain objects and finite numbers.
+  const problem = jsonProblem(json, maxDepth);
+  if (problem !== null) {
+    throw new InvalidInputError(`the request body ${problem}; send flatter JSON`, { reason: 'too_deep', limit: maxDepth });
   }
   return parseWith(schema, json, 'request body');
-}
-
-/** Whether parsed JSON nests deeper than `max` levels; iterative, so hostile nesting cannot overflow the stack. */
-export function deeperThan(root: unknown, max: number): boolean {
-  const stack: Array<[unknown, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth > max) return true;
-    for (const child of Array.isArray(value) ? value : Object.values(value)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-    }
-  }
-  return false;
 }
