@@ -50,7 +50,9 @@ test('every kind of bad request is refused and the store is unchanged', async ()
   await expectRefused(400, 'POST', messages, auth, JSON.stringify({ topic: 't', payload: { pad: 'x'.repeat(300 * 1024) } }));
   let deep: unknown = {};
   for (let i = 0; i < 100; i++) deep = { d: deep };
-  await expectRefused(400, 'POST', messages, auth, JSON.stringify({ topic: 't', payload: deep }));
+  const tooDeep = await expectRefused(400, 'POST', messages, auth, JSON.stringify({ topic: 't', payload: deep }));
+  assert.equal(tooDeep.details.reason, 'too_deep');
+  assert.match(tooDeep.message, /^the request body is nested deeper than \d+ levels; send flatter JSON$/);
   await expectRefused(400, 'POST', '/v1/missions/limits/checkpoints', auth, JSON.stringify({ summary: 1, state: {} }));
   await expectRefused(400, 'POST', '/v1/missions/limits/handoffs/h1/accept', auth, JSON.stringify({ sender: 'lead' }));
   await expectRefused(400, 'GET', '/v1/missions/limits/events?from=abc', auth);
