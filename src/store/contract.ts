@@ -88,9 +88,9 @@ export abstract class EventStore {
   /** The events among these ids that exist, in any order: one round trip for a whole batch. */
   abstract getEvents(missionId: string, eventIds: string[]): Promise<StoredEvent[]>;
   /**
-   * Audit records with audit_id > `afterId`, ascending, at most `limit`. With several writers on one
-   * store (PostgreSQL, many instances) ids increase but commit order may differ, so a record committed
-   * late can have a lower id than one already read: page with some overlap where that matters.
+   * Audit records with audit_id > `afterId`, ascending, at most `limit`. Per mission, records become
+   * visible in id order, also with several writers on one store (PostgreSQL, many instances): a reader
+   * that pages by the last id it saw never skips a record.
    */
   abstract readAudit(missionId: string, afterId: number, limit: number): Promise<StoredAudit[]>;
   abstract findCredential(tokenHash: string): Promise<Credential | undefined>;

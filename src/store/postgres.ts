@@ -719,10 +719,15 @@ function statements(s: string) {
         SELECT pg_notify($12, $13) FROM claimed
       )
       SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, (SELECT count(*) FROM notified) AS notified`,
-    /** An audit-only batch: no sequence to claim, but the mission must exist. $1 mission, $2 audit, $3-$6 credentials */
+    /**
+     * An audit-only batch: no sequence to claim, but the mission must exist. It takes the mission's row
+     * lock, as an append does, before drawing its audit id: then, per mission, ids are drawn in commit
+     * order and a reader paging by id never passes a record that commits later with a lower id.
+     *   $1 mission, $2 audit, $3-$6 credentials
+     */
     record: `
       WITH mission AS (
-        SELECT 1 FROM ${s}.missions WHERE mission_id = $1
+        SELECT 1 FROM ${s}.missions WHERE mission_id = $1 FOR NO KEY UPDATE
       ), audit AS (
         INSERT INTO ${s}.audit (mission_id, records)
         ${auditRows(2)} WHERE EXISTS (SELECT 1 FROM mission) ORDER BY a.n

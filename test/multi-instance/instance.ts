@@ -38,6 +38,7 @@ export interface PublishLoopResult {
 
 let service: MissionService | undefined;
 const subscriptions = new Map<string, { subscription: Subscription; delivered: Array<[number, string]> }>();
+const auditTails = new Map<string, { ids: number[]; after: number; stop: boolean; done: Promise<void> }>();
 
 function requireService(): MissionService {
   if (!service) throw new Error('instance is not open: send op "open" first');
@@ -117,6 +118,52 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
       }
     }
     return result;
+  },
+
+  /** Records `count` read decisions for `actor` (audit-only batches: no event, one audit record each). */
+  async authorizeLoop(args: { mission_id: string; actor: string; count: number }) {
+    const mission = await requireService().open(args.mission_id);
+    for (let i = 0; i < args.count; i++) await mission.authorize(args.actor, 'read', `probe-${i}`);
+    return args.count;
+  },
+
+  /** Starts paging the audit log by id, as an auditor tailing it would, until `stopAuditTail`. */
+  async startAuditTail(args: { mission_id: string }) {
+    const mission = await requireService().open(args.mission_id);
+    const tail = { ids: [] as number[], after: 0, stop: false, done: Promise.resolve() };
+    const page = async () => {
+      const records = await mission.readAudit(tail.after, 100);
+      for (const record of records) tail.ids.push(record.audit_id);
+      if (records.length > 0) tail.after = records.at(-1)!.audit_id;
+      return records.length;
+    };
+    tail.done = (async () => {
+      while (!tail.stop) if ((await page()) === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+      while ((await page()) > 0);
+    })();
+    auditTails.set(args.mission_id, tail);
+    return true;
+  },
+
+  /** Stops the tail after reading to the end; returns every id it saw, in the order it saw them. */
+  async stopAuditTail(args: { mission_id: string }) {
+    const tail = auditTails.get(args.mission_id);
+    if (!tail) throw new Error(`no audit tail on mission '${args.mission_id}'`);
+    tail.stop = true;
+    await tail.done;
+    return tail.ids;
+  },
+
+  /** Every audit id of the mission, read from 0 at once. */
+  async auditIds(args: { mission_id: string }) {
+    const mission = await requireService().open(args.mission_id);
+    const ids: number[] = [];
+    for (let after = 0; ; ) {
+      const records = await mission.readAudit(after, 1000);
+      if (records.length === 0) return ids;
+      for (const record of records) ids.push(record.audit_id);
+      after = records.at(-1)!.audit_id;
+    }
   },
 
   async close() {

@@ -154,6 +154,39 @@ describe('PostgresStore', { skip }, () => {
     assert.equal((await store.getMission('m'))!.last_sequence, at);
   });
 
+  it('makes audit records visible in id order per mission, so a reader tailing by id misses none', async () => {
+    const store = await open();
+    await store.createMission({ header: header('tailed') });
+    const record = (target: string) => ({ mission_id: 'tailed', participant: 'ezra', role: 'read' as const, action: 'read' as const, outcome: 'allowed' as const, reason: null, target, timestamp: '2026-11-26T16:00:00.000Z' });
+    // Another instance's append, caught between taking the mission's row and committing: it holds the
+    // row lock and already drew its audit id, as the append statement does.
+    const other = new pg.Client({ connectionString: POSTGRES_URL });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`UPDATE ${schema}.missions SET last_sequence = last_sequence WHERE mission_id = 'tailed'`);
+      const held = await other.query<{ audit_id: string }>(`INSERT INTO ${schema}.audit (mission_id, records) VALUES ('tailed', $1) RETURNING audit_id`, [JSON.stringify([record('in flight')])]);
+      // This instance records a decision meanwhile; the tailing reader reads.
+      const recorded = store.append({ mission_id: 'tailed', expected_sequence: 0, events: [], audit: [record('later')] });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const seen = (await store.readAudit('tailed', 0, 100)).map((r) => r.audit_id);
+      await other.query('COMMIT');
+      await recorded;
+      for (let after = seen.at(-1) ?? 0; ; ) {
+        const page = await store.readAudit('tailed', after, 100);
+        if (page.length === 0) break;
+        seen.push(...page.map((r) => r.audit_id));
+        after = page.at(-1)!.audit_id;
+      }
+      const all = (await store.readAudit('tailed', 0, 100)).map((r) => r.audit_id);
+      assert.ok(all.length === 2 && Number(held.rows[0]!.audit_id) > 0);
+      assert.deepEqual(seen, all, 'the tail saw every record, in id order');
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+    }
+  });
+
   it('rejects schema names it would have to quote', async () => {
     await assert.rejects(PostgresStore.open(POSTGRES_URL, { schema: 'Robert"); DROP' }), UnavailableError);
   });
