@@ -685,6 +685,11 @@ function statements(s: string) {
   const credentialsArg = (first: number) =>
     `unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[]) AS c(token_hash, mission_id, participant, created_at)`;
   const upsertCredential = `ON CONFLICT (token_hash) DO UPDATE SET mission_id = EXCLUDED.mission_id, participant = EXCLUDED.participant, created_at = EXCLUDED.created_at`;
+  // A batch's audit rows and credentials, from the parameters at `first`; with `onlyIf`, only when that CTE returned a row.
+  const guard = (onlyIf?: string) => (onlyIf ? ` WHERE EXISTS (SELECT 1 FROM ${onlyIf})` : '');
+  const insertAudit = (first: number, onlyIf?: string) => `INSERT INTO ${s}.audit (mission_id, records) ${auditRows(first)}${guard(onlyIf)} ORDER BY a.n`;
+  const insertCredentials = (first: number, onlyIf?: string) =>
+    `INSERT INTO ${s}.credentials (token_hash, mission_id, participant, created_at) SELECT c.* FROM ${credentialsArg(first)}${guard(onlyIf)} ${upsertCredential}`;
   return {
     insertMission: `INSERT INTO ${s}.missions (mission_id, header, title, created_at, last_sequence) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
     getMission: `SELECT header, last_sequence FROM ${s}.missions WHERE mission_id = $1`,
@@ -692,8 +697,8 @@ function statements(s: string) {
     lastSequences: `SELECT mission_id, last_sequence FROM ${s}.missions WHERE mission_id = ANY($1::text[])`,
     listMissions: `SELECT mission_id, title, created_at, last_sequence FROM ${s}.missions ORDER BY mission_id COLLATE "C"`,
     insertEvents: `INSERT INTO ${s}.events (mission_id, sequence, event_type, event_id, body) ${eventRows('$2::bigint', 3)}`,
-    insertAudit: `INSERT INTO ${s}.audit (mission_id, records) ${auditRows(2)} ORDER BY a.n`,
-    upsertCredentials: `INSERT INTO ${s}.credentials (token_hash, mission_id, participant, created_at) SELECT c.* FROM ${credentialsArg(1)} ${upsertCredential}`,
+    insertAudit: insertAudit(2),
+    upsertCredentials: insertCredentials(1),
     /**
      * One batch with events, as one statement. The UPDATE claims the sequence range only if the mission is
      * at the expected sequence (its row lock makes other writers of the mission wait, then fail the check);
@@ -710,11 +715,9 @@ function statements(s: string) {
         INSERT INTO ${s}.events (mission_id, sequence, event_type, event_id, body)
         ${eventRows('$2', 4)} WHERE EXISTS (SELECT 1 FROM claimed)
       ), audit AS (
-        INSERT INTO ${s}.audit (mission_id, records)
-        ${auditRows(7)} WHERE EXISTS (SELECT 1 FROM claimed) ORDER BY a.n
+        ${insertAudit(7, 'claimed')}
       ), credentials AS (
-        INSERT INTO ${s}.credentials (token_hash, mission_id, participant, created_at)
-        SELECT c.* FROM ${credentialsArg(8)} WHERE EXISTS (SELECT 1 FROM claimed) ${upsertCredential}
+        ${insertCredentials(8, 'claimed')}
       ), notified AS (
         SELECT pg_notify($12, $13) FROM claimed
       )
@@ -729,11 +732,9 @@ function statements(s: string) {
       WITH mission AS (
         SELECT 1 FROM ${s}.missions WHERE mission_id = $1 FOR NO KEY UPDATE
       ), audit AS (
-        INSERT INTO ${s}.audit (mission_id, records)
-        ${auditRows(2)} WHERE EXISTS (SELECT 1 FROM mission) ORDER BY a.n
+        ${insertAudit(2, 'mission')}
       ), credentials AS (
-        INSERT INTO ${s}.credentials (token_hash, mission_id, participant, created_at)
-        SELECT c.* FROM ${credentialsArg(3)} WHERE EXISTS (SELECT 1 FROM mission) ${upsertCredential}
+        ${insertCredentials(3, 'mission')}
       )
       SELECT EXISTS (SELECT 1 FROM mission) AS found`,
     readEvents: `SELECT sequence, event_type, event_id, body FROM ${s}.events WHERE mission_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3`,
