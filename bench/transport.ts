@@ -359,6 +359,20 @@ async function fanOut(
 
 const ms = (values: number[], p: number) => `${fmt(percentile(values, p), 2)} ms`;
 
+/** `p50 …, p99 …, max … ms over N deliveries`. */
+function deliveries(delays: number[]): string {
+  return `p50 ${ms(delays, 50)}, p99 ${ms(delays, 99)}, max ${fmt(delays.reduce((a, b) => Math.max(a, b), 0), 2)} ms over ${fmt(delays.length)} deliveries`;
+}
+
+/** CPU time as a share of one core over the run. */
+const cpuShare = (run: FanOut) => (cpuMs: number) => `${fmt(cpuMs / 10 / run.elapsedS)}%`;
+
+/** What the client processes of a fan-out run cost. */
+function clientCpu(run: FanOut): string {
+  const percent = cpuShare(run);
+  return `subscriber processes CPU ${percent(run.subscribersCpuMs)}, publisher process CPU ${percent(run.publisherCpuMs)}`;
+}
+
 /** Publish-to-delivery through the bus: fsync'd commits fanned out to WebSocket subscribers. */
 async function latency(bus: Bus): Promise<{ line: string; p99: number }> {
   const { url, missionId, readerToken, writer } = bus.clients;
@@ -383,15 +397,14 @@ async function latency(bus: Bus): Promise<{ line: string; p99: number }> {
   );
   await publisher.drain();
   const { delays, ackDelays, elapsedS } = run;
-  const percent = (cpuMs: number) => `${fmt(cpuMs / 10 / elapsedS)}%`;
+  const percent = cpuShare(run);
   const line =
     `(c) bus publish-to-delivery, ${SUBSCRIBERS} WebSocket subscribers (${SUBSCRIBER_CLIENT === 'sdk' ? 'SDK subscriptions' : 'bare WebSockets'} in ${SUBSCRIBER_PROCESSES} processes) at ${fmt(RATE)} events/s for ${LATENCY_SECONDS} s, ` +
-    `publisher on the publish channel, fsync'd: p50 ${ms(delays, 50)}, p99 ${ms(delays, 99)}, max ${fmt(delays.reduce((a, b) => Math.max(a, b), 0), 2)} ms ` +
-    `over ${fmt(delays.length)} deliveries (target p99 < 10 ms); publish-to-ack p50 ${ms(ackDelays, 50)}, p99 ${ms(ackDelays, 99)}; ` +
+    `publisher on the publish channel, fsync'd: ${deliveries(delays)} (target p99 < 10 ms); publish-to-ack p50 ${ms(ackDelays, 50)}, p99 ${ms(ackDelays, 99)}; ` +
     `${fmt((serverTo!.framesEncoded - serverFrom!.framesEncoded) / elapsedS)} commits/s fanned out in ${fmt((serverTo!.sendRounds - serverFrom!.sendRounds) / elapsedS)} send rounds/s, ` +
     `each commit durable after p50 ${ms(commits, 50)}, p99 ${ms(commits, 99)} in the store; ` +
     `server event loop busy ${percent(serverTo!.busyMs - serverFrom!.busyMs)}, ` +
-    `server CPU ${percent(serverTo!.cpuMs - serverFrom!.cpuMs)}, subscriber processes CPU ${percent(run.subscribersCpuMs)}, publisher process CPU ${percent(run.publisherCpuMs)}`;
+    `server CPU ${percent(serverTo!.cpuMs - serverFrom!.cpuMs)}, ${clientCpu(run)}`;
   return { line, p99: percentile(delays, 99) };
 }
 
@@ -412,13 +425,10 @@ async function natsLatency(): Promise<{ line: string; p99: number } | string> {
       const event = { event_type: 'message', sender: 'ezra', sequence: i + 1, timestamp: new Date().toISOString(), topic: 'tick', payload: { i, sent }, message_id: uuidv7() };
       nc.publish(subject, JSON.stringify([event]));
     });
-    const { delays, elapsedS } = run;
-    const percent = (cpuMs: number) => `${fmt(cpuMs / 10 / elapsedS)}%`;
     const line =
       `NATS core, the same fan-out (${SUBSCRIBERS} subscribers in ${SUBSCRIBER_PROCESSES} processes, ${fmt(RATE)} msgs/s, ${LATENCY_SECONDS} s; nothing stored, nothing acknowledged): ` +
-      `p50 ${ms(delays, 50)}, p99 ${ms(delays, 99)}, max ${fmt(delays.reduce((a, b) => Math.max(a, b), 0), 2)} ms over ${fmt(delays.length)} deliveries (baseline); ` +
-      `subscriber processes CPU ${percent(run.subscribersCpuMs)}, publisher process CPU ${percent(run.publisherCpuMs)}`;
-    return { line, p99: percentile(delays, 99) };
+      `${deliveries(run.delays)} (baseline); ${clientCpu(run)}`;
+    return { line, p99: percentile(run.delays, 99) };
   } finally {
     await nc.close();
   }
